@@ -1,0 +1,981 @@
+//! Kademlia (Maymounkov and Mazières, IPTPS 2002) as a sans-IO state machine.
+//!
+//! - k-buckets with least-recently-seen ordering; a full bucket keeps newcomers
+//!   in a replacement cache and evicts its head only after a failed liveness
+//!   check ([`routing`]);
+//! - iterative lookups with α requests in flight ([`lookup`]);
+//! - RPC timeouts with retries; a contact is stale after repeated failures;
+//! - multi-valued keys with expiry, stored on the k closest nodes, republished
+//!   hourly by holders and daily by the original publisher ([`store`]);
+//! - join through a known node: self-lookup, then refresh of the buckets
+//!   farther than the closest neighbour; idle buckets are refreshed hourly.
+//!
+//! Defaults follow the paper (k = 20, α = 3, 1 h refresh and republish, 24 h
+//! expiry, stale after 5 failures).
+
+mod lookup;
+mod routing;
+mod store;
+
+use crate::addr::Addr;
+use crate::id::{HashAlg, NodeId};
+use crate::protocol::{
+    Command, CommandError, Deadline, Event, NodeStats, Protocol, RequestId, RequestStats,
+    RouteEntry, TimerReason, Transmit,
+};
+use crate::rng::NodeRng;
+use crate::time::{Duration, Instant};
+use crate::timers::TimerQueue;
+use crate::wire::{Body, Contact, MAX_CONTACTS, MAX_VALUE_LEN, MAX_VALUES, Message};
+use lookup::Shortlist;
+use rand::{RngExt, SeedableRng};
+use routing::{Evicted, RoutingTable, Seen};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use store::ValueStore;
+
+/// Kademlia parameters. Every field can be set from an experiment spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KademliaConfig {
+    /// Bucket size and replication factor.
+    pub k: usize,
+    /// Requests in flight per lookup.
+    pub alpha: usize,
+    /// Replacement-cache entries per bucket.
+    pub replacement_cache: usize,
+    /// How long to wait for a reply before retrying.
+    pub rpc_timeout: Duration,
+    /// Retransmissions of an unanswered request before it counts as failed.
+    pub rpc_retries: u8,
+    /// Consecutive failures after which a contact is evicted.
+    pub stale_after: u8,
+    /// Consecutive failures after which a contact is replaced when a
+    /// replacement is waiting.
+    pub replace_after: u8,
+    /// A bucket whose range saw no lookup for this long is refreshed.
+    pub refresh_interval: Duration,
+    /// Holders republish values this often.
+    pub republish_interval: Duration,
+    /// The original publisher republishes this often (capped at 80% of the TTL).
+    pub publisher_republish: Duration,
+    /// Relative jitter applied to every periodic timer (0.1 = ±10%).
+    pub timer_jitter: f64,
+    /// Most values a node holds for others.
+    pub max_stored_values: usize,
+    /// The hash that maps names to keys.
+    pub hash: HashAlg,
+}
+
+impl Default for KademliaConfig {
+    fn default() -> Self {
+        KademliaConfig {
+            k: 20,
+            alpha: 3,
+            replacement_cache: 8,
+            rpc_timeout: Duration::from_secs(2),
+            rpc_retries: 1,
+            stale_after: 5,
+            replace_after: 1,
+            refresh_interval: Duration::from_secs(3600),
+            republish_interval: Duration::from_secs(3600),
+            publisher_republish: Duration::from_secs(24 * 3600),
+            timer_jitter: 0.1,
+            max_stored_values: 65_536,
+            hash: HashAlg::Sha1,
+        }
+    }
+}
+
+/// A parameter outside its valid range.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("kademlia.{field} = {value} is invalid: {expected}")]
+pub struct ConfigError {
+    /// The parameter's name.
+    pub field: &'static str,
+    /// Its value, as text.
+    pub value: String,
+    /// What is allowed.
+    pub expected: &'static str,
+}
+
+impl KademliaConfig {
+    /// Checks every parameter; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field, value: &dyn ToString, expected| {
+            Err(ConfigError {
+                field,
+                value: value.to_string(),
+                expected,
+            })
+        };
+        if self.k == 0 || self.k > MAX_CONTACTS {
+            return err("k", &self.k, "1 to 64");
+        }
+        if self.alpha == 0 || self.alpha > self.k {
+            return err("alpha", &self.alpha, "1 to k");
+        }
+        if self.rpc_timeout == Duration::ZERO {
+            return err("rpc_timeout", &self.rpc_timeout, "greater than zero");
+        }
+        if self.stale_after == 0 || self.replace_after == 0 {
+            return err(
+                "stale_after",
+                &self.stale_after,
+                "at least 1 (and replace_after at least 1)",
+            );
+        }
+        for (field, d) in [
+            ("refresh_interval", self.refresh_interval),
+            ("republish_interval", self.republish_interval),
+            ("publisher_republish", self.publisher_republish),
+        ] {
+            if d == Duration::ZERO {
+                return err(field, &d, "greater than zero");
+            }
+        }
+        if !(0.0..1.0).contains(&self.timer_jitter) {
+            return err("timer_jitter", &self.timer_jitter, "a fraction in [0, 1)");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Joining,
+    Joined,
+    Left,
+}
+
+#[derive(Clone, Debug)]
+enum Purpose {
+    Lookup,
+    Get,
+    Store {
+        value: Vec<u8>,
+        ttl_secs: u32,
+        report: bool,
+    },
+    Join,
+    Refresh,
+}
+
+#[derive(Clone, Debug)]
+struct LookupState {
+    purpose: Purpose,
+    list: Shortlist,
+    stats: RequestStats,
+    values: Option<(Vec<Vec<u8>>, u8)>,
+}
+
+#[derive(Clone, Debug)]
+struct StoreBatch {
+    key: NodeId,
+    outstanding: u32,
+    acked: u32,
+    stats: RequestStats,
+    report: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RpcFor {
+    Lookup(RequestId),
+    Store(RequestId),
+    Check(usize),
+    Join(RequestId),
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    dst: Addr,
+    to: Option<NodeId>,
+    request: Body,
+    purpose: RpcFor,
+    retries_left: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct JoinState {
+    pings_outstanding: u32,
+    lookup_started: bool,
+}
+
+/// A published value the local node keeps alive.
+#[derive(Clone, Copy, Debug)]
+struct Published {
+    ttl_secs: u32,
+    next: Instant,
+}
+
+/// One Kademlia node.
+#[derive(Clone, Debug)]
+pub struct Kademlia {
+    cfg: Arc<KademliaConfig>,
+    id: NodeId,
+    addr: Addr,
+    rng: NodeRng,
+    phase: Phase,
+    table: RoutingTable,
+    store: ValueStore,
+    published: BTreeMap<(NodeId, Vec<u8>), Published>,
+    lookups: BTreeMap<RequestId, LookupState>,
+    batches: BTreeMap<RequestId, StoreBatch>,
+    pending: BTreeMap<u64, Pending>,
+    rpc_timers: TimerQueue<u64>,
+    join: Option<JoinState>,
+    next_txid: u64,
+    next_request: u64,
+    next_maintenance: Instant,
+    store_deadline: Option<Deadline>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    requests_sent: u64,
+    request_timeouts: u64,
+}
+
+impl Kademlia {
+    /// A node with the given id and address, its RNG seeded with `seed`.
+    /// `cfg` is shared between nodes; validate it first.
+    pub fn new(cfg: Arc<KademliaConfig>, id: NodeId, addr: Addr, seed: u64) -> Self {
+        let mut rng = NodeRng::seed_from_u64(seed);
+        let next_txid = rng.random::<u64>() >> 1;
+        let table = RoutingTable::new(id, cfg.k, cfg.replacement_cache);
+        Kademlia {
+            cfg,
+            id,
+            addr,
+            rng,
+            phase: Phase::Idle,
+            table,
+            store: ValueStore::default(),
+            published: BTreeMap::new(),
+            lookups: BTreeMap::new(),
+            batches: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            rpc_timers: TimerQueue::default(),
+            join: None,
+            next_txid,
+            next_request: 1,
+            next_maintenance: Instant::NEVER,
+            store_deadline: None,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            requests_sent: 0,
+            request_timeouts: 0,
+        }
+    }
+
+    /// The configuration this node runs with.
+    pub fn config(&self) -> &KademliaConfig {
+        &self.cfg
+    }
+
+    /// Whether the node has joined and not left.
+    pub fn is_joined(&self) -> bool {
+        self.phase == Phase::Joined
+    }
+
+    /// The values this node holds under `key` (for oracles and diagnostics).
+    pub fn stored(&self, key: &NodeId) -> Vec<Vec<u8>> {
+        self.store.get(key, usize::MAX)
+    }
+
+    fn jittered(&mut self, d: Duration) -> Duration {
+        let j = self.cfg.timer_jitter;
+        if j == 0.0 {
+            return d;
+        }
+        d.mul_f64(1.0 - j + 2.0 * j * self.rng.random::<f64>())
+    }
+
+    fn new_request(&mut self) -> RequestId {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        id
+    }
+
+    fn send(&mut self, dst: Addr, msg: Message) {
+        self.transmits.push_back(Transmit {
+            src: self.addr,
+            dst,
+            msg,
+        });
+    }
+
+    fn request(
+        &mut self,
+        now: Instant,
+        dst: Addr,
+        to: Option<NodeId>,
+        request: Body,
+        purpose: RpcFor,
+    ) {
+        let txid = self.next_txid;
+        self.next_txid = self.next_txid.wrapping_add(1);
+        self.send(dst, Message::new(txid, self.id, request.clone()));
+        self.requests_sent += 1;
+        self.count_message(purpose);
+        self.pending.insert(
+            txid,
+            Pending {
+                dst,
+                to,
+                request,
+                purpose,
+                retries_left: self.cfg.rpc_retries,
+            },
+        );
+        self.rpc_timers.schedule(now + self.cfg.rpc_timeout, txid);
+    }
+
+    fn count_message(&mut self, purpose: RpcFor) {
+        let stats = match purpose {
+            RpcFor::Lookup(r) => self.lookups.get_mut(&r).map(|l| &mut l.stats),
+            RpcFor::Store(r) => self.batches.get_mut(&r).map(|b| &mut b.stats),
+            _ => None,
+        };
+        if let Some(s) = stats {
+            s.messages += 1;
+        }
+    }
+
+    fn note_seen(&mut self, now: Instant, c: Contact) {
+        match self.table.seen(c) {
+            Seen::Added => self.events.push_back(Event::PeerAdded(c)),
+            Seen::BucketFull {
+                bucket,
+                head,
+                check: true,
+            } => {
+                self.request(
+                    now,
+                    head.addr,
+                    Some(head.id),
+                    Body::Ping,
+                    RpcFor::Check(bucket),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn note_evicted(&mut self, ev: Option<Evicted>) {
+        if let Some(ev) = ev {
+            self.events.push_back(Event::PeerRemoved(ev.removed));
+            if let Some(p) = ev.promoted {
+                self.events.push_back(Event::PeerAdded(p));
+            }
+        }
+    }
+
+    // ---- lookups ---------------------------------------------------------
+
+    fn start_lookup(&mut self, now: Instant, purpose: Purpose, target: NodeId, id: RequestId) {
+        self.table.touch(&target, now);
+        let seed = self.table.closest(&target, self.cfg.k, None);
+        let list = Shortlist::new(target, self.cfg.k, self.cfg.alpha, &seed);
+        let stats = RequestStats {
+            started: now,
+            finished: now,
+            ..RequestStats::default()
+        };
+        self.lookups.insert(
+            id,
+            LookupState {
+                purpose,
+                list,
+                stats,
+                values: None,
+            },
+        );
+        self.drive(now, id);
+    }
+
+    fn drive(&mut self, now: Instant, id: RequestId) {
+        let Some(l) = self.lookups.get_mut(&id) else {
+            return;
+        };
+        let get = matches!(l.purpose, Purpose::Get);
+        let target = l.list.target();
+        let mut queries = Vec::new();
+        if l.values.is_none() {
+            while let Some((c, _)) = l.list.next_query() {
+                queries.push(c);
+            }
+        }
+        let done = l.values.is_some() || l.list.is_done();
+        for c in queries {
+            let body = if get {
+                Body::FindValue { key: target }
+            } else {
+                Body::FindNode { target }
+            };
+            self.request(now, c.addr, Some(c.id), body, RpcFor::Lookup(id));
+        }
+        if done {
+            self.finish_lookup(now, id);
+        }
+    }
+
+    fn finish_lookup(&mut self, now: Instant, id: RequestId) {
+        let Some(mut l) = self.lookups.remove(&id) else {
+            return;
+        };
+        let target = l.list.target();
+        let (closest, depth) = l.list.result();
+        l.stats.finished = now;
+        l.stats.hops = depth as u32;
+        match l.purpose {
+            Purpose::Lookup => self.events.push_back(Event::LookupDone {
+                id,
+                target,
+                closest,
+                stats: l.stats,
+            }),
+            Purpose::Get => {
+                let values = match l.values {
+                    Some((v, hops)) => {
+                        l.stats.hops = hops as u32;
+                        v
+                    }
+                    None => Vec::new(),
+                };
+                self.events.push_back(Event::GetDone {
+                    id,
+                    key: target,
+                    values,
+                    stats: l.stats,
+                });
+            }
+            Purpose::Store {
+                value,
+                ttl_secs,
+                report,
+            } => {
+                self.store_batch(now, id, target, closest, value, ttl_secs, report, l.stats);
+            }
+            Purpose::Join => {
+                self.phase = Phase::Joined;
+                self.join = None;
+                self.events.push_back(Event::Joined {
+                    id,
+                    neighbours: self.table.len(),
+                });
+                // Refresh every bucket farther than the closest neighbour.
+                let nearest = closest
+                    .first()
+                    .map_or(0, |c| self.id.common_prefix_len(&c.id));
+                for b in 0..nearest.min(self.table.bucket_count().max(1)) {
+                    self.refresh_bucket(now, b);
+                }
+                self.next_maintenance = now + self.maintenance_period();
+            }
+            Purpose::Refresh => {}
+        }
+    }
+
+    fn maintenance_period(&mut self) -> Duration {
+        // Idle buckets are noticed within a sixth of the refresh interval.
+        let d = Duration::from_micros(self.cfg.refresh_interval.as_micros() / 6);
+        self.jittered(d)
+    }
+
+    fn refresh_bucket(&mut self, now: Instant, bucket: usize) {
+        let target = self.id.random_at_prefix(bucket, &mut self.rng);
+        let id = self.new_request();
+        self.start_lookup(now, Purpose::Refresh, target, id);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store_batch(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        key: NodeId,
+        closest: Vec<Contact>,
+        value: Vec<u8>,
+        ttl_secs: u32,
+        report: bool,
+        stats: RequestStats,
+    ) {
+        // The value belongs on the k closest nodes overall. When the local node
+        // is one of them it keeps a copy and the farthest remote one is dropped.
+        let mut closest = closest;
+        let local_is_close = closest.len() < self.cfg.k
+            || closest
+                .last()
+                .is_some_and(|far| self.id.distance(&key) < far.id.distance(&key));
+        let mut acked = 0;
+        if local_is_close {
+            closest.truncate(self.cfg.k - 1);
+            if self.apply_store(now, key, value.clone(), ttl_secs) {
+                acked += 1;
+            }
+        }
+        let outstanding = closest.len() as u32;
+        self.batches.insert(
+            id,
+            StoreBatch {
+                key,
+                outstanding,
+                acked,
+                stats,
+                report,
+            },
+        );
+        for c in closest {
+            let body = Body::Store {
+                key,
+                value: value.clone(),
+                ttl_secs,
+            };
+            self.request(now, c.addr, Some(c.id), body, RpcFor::Store(id));
+        }
+        if outstanding == 0 {
+            self.finish_batch(now, id);
+        }
+    }
+
+    fn finish_batch(&mut self, now: Instant, id: RequestId) {
+        if let Some(mut b) = self.batches.remove(&id)
+            && b.report
+        {
+            b.stats.finished = now;
+            self.events.push_back(Event::StoreDone {
+                id,
+                key: b.key,
+                replicas: b.acked,
+                stats: b.stats,
+            });
+        }
+    }
+
+    /// Stores (ttl > 0) or removes (ttl = 0) a value held for the overlay.
+    fn apply_store(&mut self, now: Instant, key: NodeId, value: Vec<u8>, ttl_secs: u32) -> bool {
+        let ok = if ttl_secs == 0 {
+            self.store.remove(&key, &value);
+            true
+        } else {
+            let expires = now + Duration::from_secs(ttl_secs as u64);
+            let republish = now + self.jittered(self.cfg.republish_interval);
+            self.store
+                .insert(key, value, expires, republish, self.cfg.max_stored_values)
+        };
+        self.update_store_deadline();
+        ok
+    }
+
+    fn update_store_deadline(&mut self) {
+        let (expiry, republish) = self.store.next_deadlines();
+        let publish = self.published.values().map(|p| p.next).min();
+        let candidates = [
+            expiry.map(|at| Deadline {
+                at,
+                reason: TimerReason::Expiry,
+            }),
+            republish.map(|at| Deadline {
+                at,
+                reason: TimerReason::Republish,
+            }),
+            publish.map(|at| Deadline {
+                at,
+                reason: TimerReason::Republish,
+            }),
+        ];
+        self.store_deadline = candidates.into_iter().flatten().min();
+    }
+
+    fn publisher_period(&mut self, ttl_secs: u32) -> Duration {
+        let cap = Duration::from_secs(ttl_secs as u64).mul_f64(0.8);
+        let d = self
+            .cfg
+            .publisher_republish
+            .min(cap)
+            .max(Duration::from_secs(1));
+        self.jittered(d)
+    }
+
+    // ---- inputs ------------------------------------------------------------
+
+    fn on_request(&mut self, now: Instant, from: Addr, msg: &Message) {
+        let reply = match &msg.body {
+            Body::Ping => Body::Pong { observed: from },
+            Body::FindNode { target } => Body::Nodes {
+                contacts: self.table.closest(target, self.cfg.k, Some(&msg.sender)),
+            },
+            Body::FindValue { key } => {
+                let values = self.store.get(key, MAX_VALUES);
+                if values.is_empty() {
+                    Body::Nodes {
+                        contacts: self.table.closest(key, self.cfg.k, Some(&msg.sender)),
+                    }
+                } else {
+                    Body::Values { values }
+                }
+            }
+            Body::Store {
+                key,
+                value,
+                ttl_secs,
+            } => {
+                let stored = value.len() <= MAX_VALUE_LEN
+                    && self.apply_store(now, *key, value.clone(), *ttl_secs);
+                Body::StoreAck { stored }
+            }
+            _ => return,
+        };
+        self.send(from, Message::new(msg.txid, self.id, reply));
+    }
+
+    fn on_response(&mut self, now: Instant, from: Addr, msg: Message) {
+        let Some(p) = self.pending.get(&msg.txid) else {
+            return;
+        };
+        if p.dst != from && p.to != Some(msg.sender) {
+            return; // not from the node we asked
+        }
+        let Some(p) = self.pending.remove(&msg.txid) else {
+            return;
+        };
+        match (p.purpose, msg.body) {
+            (RpcFor::Lookup(id), body) => {
+                let Some(l) = self.lookups.get_mut(&id) else {
+                    return;
+                };
+                let Some(depth) = l.list.answered(&msg.sender) else {
+                    return;
+                };
+                match body {
+                    Body::Nodes { contacts } => {
+                        let own = self.id;
+                        let learned: Vec<Contact> =
+                            contacts.into_iter().filter(|c| c.id != own).collect();
+                        l.list.learn(&learned, depth.saturating_add(1));
+                    }
+                    Body::Values { values }
+                        if matches!(l.purpose, Purpose::Get) && !values.is_empty() =>
+                    {
+                        l.values = Some((values, depth));
+                    }
+                    _ => {}
+                }
+                self.drive(now, id);
+            }
+            (RpcFor::Store(id), Body::StoreAck { stored }) => {
+                if let Some(b) = self.batches.get_mut(&id) {
+                    b.acked += u32::from(stored);
+                    b.outstanding -= 1;
+                    if b.outstanding == 0 {
+                        self.finish_batch(now, id);
+                    }
+                }
+            }
+            (RpcFor::Check(bucket), _) => self.table.check_done(bucket),
+            (RpcFor::Join(id), Body::Pong { .. }) => {
+                if let Some(j) = self.join.as_mut()
+                    && !j.lookup_started
+                {
+                    j.lookup_started = true;
+                    self.start_lookup(now, Purpose::Join, self.id, id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_rpc_timeout(&mut self, now: Instant, txid: u64) {
+        let Some(p) = self.pending.get_mut(&txid) else {
+            return;
+        };
+        if p.retries_left > 0 {
+            p.retries_left -= 1;
+            let (dst, purpose, body) = (p.dst, p.purpose, p.request.clone());
+            self.send(dst, Message::new(txid, self.id, body));
+            self.requests_sent += 1;
+            self.count_message(purpose);
+            self.rpc_timers.schedule(now + self.cfg.rpc_timeout, txid);
+            return;
+        }
+        let Some(p) = self.pending.remove(&txid) else {
+            return;
+        };
+        self.request_timeouts += 1;
+        if let Some(to) = p.to {
+            let ev = match p.purpose {
+                RpcFor::Check(_) => self.table.evict(&to),
+                _ => self
+                    .table
+                    .failed(&to, self.cfg.stale_after, self.cfg.replace_after),
+            };
+            self.note_evicted(ev);
+        }
+        match p.purpose {
+            RpcFor::Lookup(id) => {
+                if let (Some(l), Some(to)) = (self.lookups.get_mut(&id), p.to) {
+                    l.list.failed(&to);
+                    l.stats.timeouts += 1;
+                    self.drive(now, id);
+                }
+            }
+            RpcFor::Store(id) => {
+                if let Some(b) = self.batches.get_mut(&id) {
+                    b.outstanding -= 1;
+                    b.stats.timeouts += 1;
+                    if b.outstanding == 0 {
+                        self.finish_batch(now, id);
+                    }
+                }
+            }
+            RpcFor::Check(bucket) => self.table.check_done(bucket),
+            RpcFor::Join(id) => {
+                if let Some(j) = self.join.as_mut() {
+                    j.pings_outstanding -= 1;
+                    if j.pings_outstanding == 0 && !j.lookup_started {
+                        self.join = None;
+                        self.phase = Phase::Idle;
+                        self.events.push_back(Event::JoinFailed { id });
+                    }
+                }
+            }
+        }
+    }
+
+    fn maintain(&mut self, now: Instant) {
+        let idle_since = Instant::from_micros(
+            now.as_micros()
+                .saturating_sub(self.cfg.refresh_interval.as_micros()),
+        );
+        for b in self.table.idle_buckets(idle_since) {
+            self.refresh_bucket(now, b);
+        }
+        self.next_maintenance = now + self.maintenance_period();
+    }
+
+    fn republish(&mut self, now: Instant) {
+        self.store.expire(now);
+        let next = now + self.jittered(self.cfg.republish_interval);
+        for (key, value, expires) in self.store.take_due(now, next) {
+            let ttl_secs = (expires - now).as_micros().div_ceil(1_000_000) as u32;
+            if ttl_secs > 0 {
+                let id = self.new_request();
+                self.start_lookup(
+                    now,
+                    Purpose::Store {
+                        value,
+                        ttl_secs,
+                        report: false,
+                    },
+                    key,
+                    id,
+                );
+            }
+        }
+        let due: Vec<(NodeId, Vec<u8>, u32)> = self
+            .published
+            .iter()
+            .filter(|(_, p)| p.next <= now)
+            .map(|((k, v), p)| (*k, v.clone(), p.ttl_secs))
+            .collect();
+        for (key, value, ttl_secs) in due {
+            let next = now + self.publisher_period(ttl_secs);
+            if let Some(p) = self.published.get_mut(&(key, value.clone())) {
+                p.next = next;
+            }
+            let id = self.new_request();
+            self.start_lookup(
+                now,
+                Purpose::Store {
+                    value,
+                    ttl_secs,
+                    report: false,
+                },
+                key,
+                id,
+            );
+        }
+        self.update_store_deadline();
+    }
+}
+
+impl Protocol for Kademlia {
+    fn node_id(&self) -> NodeId {
+        self.id
+    }
+
+    fn local_addr(&self) -> Addr {
+        self.addr
+    }
+
+    fn handle_message(&mut self, now: Instant, from: Addr, msg: Message) {
+        if !matches!(self.phase, Phase::Joining | Phase::Joined) || msg.sender == self.id {
+            return;
+        }
+        self.note_seen(
+            now,
+            Contact {
+                id: msg.sender,
+                addr: from,
+            },
+        );
+        match msg.body.kind() {
+            k if is_request(k) => self.on_request(now, from, &msg),
+            _ => self.on_response(now, from, msg),
+        }
+        self.rpc_timers.prune(|t| self.pending.contains_key(t));
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Idle | Phase::Left) {
+            return;
+        }
+        while let Some(txid) = self.rpc_timers.pop_due(now) {
+            self.on_rpc_timeout(now, txid);
+        }
+        if self.next_maintenance <= now {
+            self.maintain(now);
+        }
+        if self.store_deadline.is_some_and(|d| d.at <= now) {
+            self.republish(now);
+        }
+        self.rpc_timers.prune(|t| self.pending.contains_key(t));
+    }
+
+    fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<RequestId, CommandError> {
+        let joined = self.phase == Phase::Joined;
+        match cmd {
+            Command::Join { bootstrap } => {
+                if self.phase != Phase::Idle {
+                    return Err(CommandError::AlreadyJoined);
+                }
+                let id = self.new_request();
+                if bootstrap.is_empty() {
+                    self.phase = Phase::Joined;
+                    self.next_maintenance = now + self.maintenance_period();
+                    self.events.push_back(Event::Joined { id, neighbours: 0 });
+                    return Ok(id);
+                }
+                self.phase = Phase::Joining;
+                self.join = Some(JoinState {
+                    pings_outstanding: bootstrap.len() as u32,
+                    lookup_started: false,
+                });
+                for addr in bootstrap {
+                    self.request(now, addr, None, Body::Ping, RpcFor::Join(id));
+                }
+                Ok(id)
+            }
+            _ if !joined => Err(CommandError::NotJoined),
+            Command::Leave => {
+                self.phase = Phase::Left;
+                self.lookups.clear();
+                self.batches.clear();
+                self.pending.clear();
+                self.rpc_timers.clear();
+                self.next_maintenance = Instant::NEVER;
+                self.store_deadline = None;
+                Ok(self.new_request())
+            }
+            Command::Lookup { target } => {
+                let id = self.new_request();
+                self.start_lookup(now, Purpose::Lookup, target, id);
+                Ok(id)
+            }
+            Command::Get { key } => {
+                let id = self.new_request();
+                self.start_lookup(now, Purpose::Get, key, id);
+                Ok(id)
+            }
+            Command::Put { value, .. } | Command::Remove { value, .. }
+                if value.len() > MAX_VALUE_LEN =>
+            {
+                Err(CommandError::ValueTooLong {
+                    len: value.len(),
+                    max: MAX_VALUE_LEN,
+                })
+            }
+            Command::Put {
+                key,
+                value,
+                ttl_secs,
+            } => {
+                let ttl_secs = ttl_secs.max(1);
+                let next = now + self.publisher_period(ttl_secs);
+                self.published
+                    .insert((key, value.clone()), Published { ttl_secs, next });
+                self.update_store_deadline();
+                let id = self.new_request();
+                self.start_lookup(
+                    now,
+                    Purpose::Store {
+                        value,
+                        ttl_secs,
+                        report: true,
+                    },
+                    key,
+                    id,
+                );
+                Ok(id)
+            }
+            Command::Remove { key, value } => {
+                self.published.remove(&(key, value.clone()));
+                self.update_store_deadline();
+                let id = self.new_request();
+                self.start_lookup(
+                    now,
+                    Purpose::Store {
+                        value,
+                        ttl_secs: 0,
+                        report: true,
+                    },
+                    key,
+                    id,
+                );
+                Ok(id)
+            }
+        }
+        .inspect(|_| self.rpc_timers.prune(|t| self.pending.contains_key(t)))
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Deadline> {
+        let rpc = self.rpc_timers.peek().map(|(at, _)| Deadline {
+            at,
+            reason: TimerReason::RpcTimeout,
+        });
+        let maint = (self.next_maintenance != Instant::NEVER).then_some(Deadline {
+            at: self.next_maintenance,
+            reason: TimerReason::Maintenance,
+        });
+        [rpc, maint, self.store_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn routes(&self) -> Vec<RouteEntry> {
+        self.table.snapshot()
+    }
+
+    fn stats(&self) -> NodeStats {
+        NodeStats {
+            routing_entries: self.table.len(),
+            stored_values: self.store.len(),
+            requests_sent: self.requests_sent,
+            request_timeouts: self.request_timeouts,
+            active_lookups: self.lookups.len(),
+        }
+    }
+}
+
+fn is_request(k: crate::wire::MsgKind) -> bool {
+    use crate::wire::MsgKind::*;
+    matches!(k, Ping | FindNode | FindValue | Store)
+}

@@ -1,0 +1,237 @@
+//! The interface every overlay state machine implements.
+//!
+//! It follows quinn-proto's split: `handle_*` methods feed inputs (a datagram,
+//! the passage of time, an application command), and `poll_*` methods drain
+//! outputs (datagrams to send, the next deadline, events for the application).
+//! After every `handle_*` call a driver drains `poll_transmit` and `poll_event`
+//! and re-reads `poll_timeout`. Time only moves forward.
+//!
+//! The simulator and the live node are both thin drivers over this trait, so
+//! the logic measured in simulation is the logic that runs on the network.
+
+use crate::addr::Addr;
+use crate::id::NodeId;
+use crate::time::Instant;
+use crate::wire::{Contact, Message};
+
+/// Identifies an application request within one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// An application command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Join the overlay through the given known nodes (none: start a new overlay).
+    Join {
+        /// Addresses of nodes already in the overlay.
+        bootstrap: Vec<Addr>,
+    },
+    /// Leave the overlay gracefully; the node goes quiet afterwards.
+    Leave,
+    /// Find the nodes closest to (responsible for) `target`.
+    Lookup {
+        /// The id to look up.
+        target: NodeId,
+    },
+    /// Read every value stored under `key`.
+    Get {
+        /// The key.
+        key: NodeId,
+    },
+    /// Add `value` to the values under `key` (keys are multi-valued).
+    Put {
+        /// The key.
+        key: NodeId,
+        /// The value to add.
+        value: Vec<u8>,
+        /// Lifetime in seconds; the publisher republishes before it runs out.
+        ttl_secs: u32,
+    },
+    /// Remove one value from the values under `key`.
+    Remove {
+        /// The key.
+        key: NodeId,
+        /// The value to remove.
+        value: Vec<u8>,
+    },
+}
+
+/// Why a command was refused before any message was sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// The node has not joined, or has left.
+    #[error("the node is not part of an overlay (join first)")]
+    NotJoined,
+    /// The node has already joined.
+    #[error("the node has already joined")]
+    AlreadyJoined,
+    /// A value exceeds the wire limit.
+    #[error("value of {len} bytes exceeds the limit of {max} bytes")]
+    ValueTooLong {
+        /// The value's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// What a finished request cost, for the result tables.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    /// When the command was issued.
+    pub started: Instant,
+    /// When the result was known.
+    pub finished: Instant,
+    /// Overlay hops to the node that supplied the result.
+    pub hops: u32,
+    /// Request messages sent on behalf of the request (retries included).
+    pub messages: u32,
+    /// Requests that timed out.
+    pub timeouts: u32,
+}
+
+/// Something the application should know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The join finished; `neighbours` is the routing-table size.
+    Joined {
+        /// The join request.
+        id: RequestId,
+        /// Contacts in the routing table afterwards.
+        neighbours: usize,
+    },
+    /// No bootstrap node answered.
+    JoinFailed {
+        /// The join request.
+        id: RequestId,
+    },
+    /// A lookup finished.
+    LookupDone {
+        /// The request.
+        id: RequestId,
+        /// The id looked up.
+        target: NodeId,
+        /// The closest live nodes found, closest first.
+        closest: Vec<Contact>,
+        /// What it cost.
+        stats: RequestStats,
+    },
+    /// A get finished; `values` is empty if the key was not found.
+    GetDone {
+        /// The request.
+        id: RequestId,
+        /// The key.
+        key: NodeId,
+        /// The values found.
+        values: Vec<Vec<u8>>,
+        /// What it cost.
+        stats: RequestStats,
+    },
+    /// A put or remove finished.
+    StoreDone {
+        /// The request.
+        id: RequestId,
+        /// The key.
+        key: NodeId,
+        /// How many nodes acknowledged the store.
+        replicas: u32,
+        /// What it cost.
+        stats: RequestStats,
+    },
+    /// A contact entered the routing table.
+    PeerAdded(Contact),
+    /// A contact left the routing table.
+    PeerRemoved(Contact),
+}
+
+/// A datagram to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The local address to send from.
+    pub src: Addr,
+    /// Where to send it.
+    pub dst: Addr,
+    /// What to send.
+    pub msg: Message,
+}
+
+/// Why the state machine wants to be woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimerReason {
+    /// An outstanding request may time out.
+    RpcTimeout,
+    /// Routing-table maintenance (bucket refresh, stabilisation).
+    Maintenance,
+    /// Stored values are due for republishing.
+    Republish,
+    /// Stored values expire.
+    Expiry,
+}
+
+/// The next deadline and its reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Deadline {
+    /// When to call `handle_timeout`.
+    pub at: Instant,
+    /// Why.
+    pub reason: TimerReason,
+}
+
+/// The role of a routing entry, for diagnostics (`ctl routes`, simulator snapshots).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RouteRole {
+    /// A Kademlia k-bucket entry, by common-prefix length with the local id.
+    Bucket(u8),
+    /// A Kademlia replacement-cache entry, by bucket.
+    Replacement(u8),
+}
+
+/// One routing entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteEntry {
+    /// What the entry is for.
+    pub role: RouteRole,
+    /// The peer.
+    pub contact: Contact,
+    /// Consecutive failed requests to it.
+    pub failures: u8,
+}
+
+/// Counters a node keeps about itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Contacts in the routing table.
+    pub routing_entries: usize,
+    /// Values held for others.
+    pub stored_values: usize,
+    /// Requests sent (retries included).
+    pub requests_sent: u64,
+    /// Requests that timed out.
+    pub request_timeouts: u64,
+    /// Lookups in progress.
+    pub active_lookups: usize,
+}
+
+/// A sans-IO overlay node: messages and time in; messages, deadlines and events out.
+pub trait Protocol {
+    /// This node's overlay id.
+    fn node_id(&self) -> NodeId;
+    /// The address this node sends from.
+    fn local_addr(&self) -> Addr;
+    /// Feeds one received datagram.
+    fn handle_message(&mut self, now: Instant, from: Addr, msg: Message);
+    /// Lets the node act on deadlines up to `now`.
+    fn handle_timeout(&mut self, now: Instant);
+    /// Issues an application command.
+    fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<RequestId, CommandError>;
+    /// The next datagram to send, if any.
+    fn poll_transmit(&mut self) -> Option<Transmit>;
+    /// The earliest deadline, if any.
+    fn poll_timeout(&self) -> Option<Deadline>;
+    /// The next event, if any.
+    fn poll_event(&mut self) -> Option<Event>;
+    /// The routing state, for diagnostics.
+    fn routes(&self) -> Vec<RouteEntry>;
+    /// Counters.
+    fn stats(&self) -> NodeStats;
+}

@@ -1,0 +1,2 @@
+//! The peerlab command line (in progress).
+fn main() {}

@@ -1,0 +1,108 @@
+//! The rows a simulation run produces. The experiment front end turns them
+//! into Parquet tables; the column meanings are documented in the README.
+
+use peerlab_core::NodeId;
+use peerlab_core::wire::MsgKind;
+
+/// One lookup issued by the workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LookupRecord {
+    /// Simulated time the lookup was issued, in seconds.
+    pub time_s: f64,
+    /// Index of the issuing node.
+    pub origin: u32,
+    /// The id looked up.
+    pub key: NodeId,
+    /// The lookup returned the node the oracle says is responsible (the live
+    /// node closest to the key).
+    pub success: bool,
+    /// Fraction of the oracle's k closest live nodes that the lookup returned.
+    pub k_closest_fraction: f64,
+    /// Overlay hops to the node that supplied the result.
+    pub hops: u32,
+    /// Time from issue to result, in milliseconds.
+    pub latency_ms: f64,
+    /// Request messages the lookup sent (retries included).
+    pub messages: u32,
+    /// Requests that timed out.
+    pub timeouts: u32,
+}
+
+/// One value put by the workload and read back from another node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PutRecord {
+    /// Simulated time of the put, in seconds.
+    pub time_s: f64,
+    /// The key.
+    pub key: NodeId,
+    /// The node that put the value.
+    pub put_origin: u32,
+    /// Nodes that acknowledged the store.
+    pub replicas: u32,
+    /// Of the oracle's k closest live nodes, how many hold the value.
+    pub replicas_on_closest: u32,
+    /// The node that read it back (never the putter).
+    pub get_origin: u32,
+    /// The read returned the value that was put.
+    pub found: bool,
+    /// Hops of the read.
+    pub get_hops: u32,
+    /// Latency of the read, in milliseconds.
+    pub get_latency_ms: f64,
+}
+
+/// Message and byte counts, by message type.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrafficByKind {
+    /// Messages sent, indexed by [`MsgKind::index`].
+    pub messages: [u64; MsgKind::COUNT],
+    /// Bytes sent (encoded size), indexed by [`MsgKind::index`].
+    pub bytes: [u64; MsgKind::COUNT],
+}
+
+impl TrafficByKind {
+    /// Total messages.
+    pub fn total_messages(&self) -> u64 {
+        self.messages.iter().sum()
+    }
+    /// Total bytes.
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes.iter().sum()
+    }
+}
+
+/// Per-node traffic totals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeTraffic {
+    /// Messages sent.
+    pub sent_messages: u64,
+    /// Bytes sent.
+    pub sent_bytes: u64,
+    /// Messages received.
+    pub recv_messages: u64,
+    /// Bytes received.
+    pub recv_bytes: u64,
+}
+
+/// Everything one run reports.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutput {
+    /// One row per workload lookup.
+    pub lookups: Vec<LookupRecord>,
+    /// One row per workload put.
+    pub puts: Vec<PutRecord>,
+    /// Traffic by message type over the whole run.
+    pub traffic: TrafficByKind,
+    /// Traffic per node over the whole run, indexed by node.
+    pub node_traffic: Vec<NodeTraffic>,
+    /// Hash over the sequence of processed events (see [`crate::engine`]).
+    pub trace_hash: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Messages dropped by the loss model.
+    pub dropped: u64,
+    /// Simulated time at the end, in seconds.
+    pub sim_time_s: f64,
+    /// Nodes that completed their join.
+    pub joined: u32,
+}
