@@ -6,12 +6,23 @@
 //! randomness: time is injected as [`time::Instant`], and each node owns a
 //! seeded [`rng::NodeRng`]. Nothing iterates a hash map, so a run depends only
 //! on its inputs. `core/tests/sans_io_rule.rs` and `core/clippy.toml` enforce this.
+//!
+//! Two DHTs implement the same interface: [`kademlia::Kademlia`] and
+//! [`chord::Chord`]. Both store values the same way (multi-valued keys with a
+//! TTL) and route each lookup iteratively or recursively, as the request
+//! asks ([`protocol::RoutingMode`]; shared recursive pieces in [`recursive`]).
 
 pub mod addr;
+pub mod chord;
+pub mod config;
 pub mod id;
 pub mod kademlia;
 pub mod protocol;
+pub mod recursive;
 pub mod rng;
+mod rpc;
+pub mod rtt;
+mod store;
 pub mod time;
 pub mod timers;
 pub mod wire;

@@ -18,6 +18,17 @@ use crate::wire::{Contact, Message};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId(pub u64);
 
+/// How a request travels through the overlay.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RoutingMode {
+    /// The origin asks each hop in turn and learns the next hop from the reply
+    /// (Kademlia's native mode, with α requests in flight).
+    #[default]
+    Iterative,
+    /// Each hop forwards the request; the answer comes straight back to the origin.
+    Recursive,
+}
+
 /// An application command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -32,6 +43,8 @@ pub enum Command {
     Lookup {
         /// The id to look up.
         target: NodeId,
+        /// How the lookup is routed.
+        mode: RoutingMode,
     },
     /// Read every value stored under `key`.
     Get {
@@ -65,6 +78,14 @@ pub enum CommandError {
     /// The node has already joined.
     #[error("the node has already joined")]
     AlreadyJoined,
+    /// The protocol does not offer this routing mode.
+    #[error("{protocol} does not support {mode:?} routing")]
+    UnsupportedMode {
+        /// The protocol's name.
+        protocol: &'static str,
+        /// The mode asked for.
+        mode: RoutingMode,
+    },
     /// A value exceeds the wire limit.
     #[error("value of {len} bytes exceeds the limit of {max} bytes")]
     ValueTooLong {
@@ -88,6 +109,12 @@ pub struct RequestStats {
     pub messages: u32,
     /// Requests that timed out.
     pub timeouts: u32,
+    /// A recursive request was stopped because it came back to a node it had
+    /// visited or reached the hop limit (see [`crate::recursive`]).
+    pub loop_detected: bool,
+    /// A recursive request failed (origin timeout, loop, dead end) and the
+    /// result was then found iteratively.
+    pub fell_back: bool,
 }
 
 /// Something the application should know.
@@ -184,6 +211,27 @@ pub enum RouteRole {
     Bucket(u8),
     /// A Kademlia replacement-cache entry, by bucket.
     Replacement(u8),
+    /// A Chord successor-list entry, by position (0 is the immediate successor).
+    Successor(u8),
+    /// A Chord finger, by index `i`: the successor of `n + 2^i`. Only the
+    /// lowest index of a run of equal fingers is listed.
+    Finger(u8),
+    /// The Chord predecessor.
+    Predecessor,
+}
+
+impl core::fmt::Display for RouteRole {
+    /// Short labels for routing-table listings: `bucket 3`, `repl 3`,
+    /// `succ 0`, `finger 12`, `pred`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RouteRole::Bucket(b) => write!(f, "bucket {b}"),
+            RouteRole::Replacement(b) => write!(f, "repl {b}"),
+            RouteRole::Successor(i) => write!(f, "succ {i}"),
+            RouteRole::Finger(i) => write!(f, "finger {i}"),
+            RouteRole::Predecessor => f.write_str("pred"),
+        }
+    }
 }
 
 /// One routing entry.
@@ -210,6 +258,9 @@ pub struct NodeStats {
     pub request_timeouts: u64,
     /// Lookups in progress.
     pub active_lookups: usize,
+    /// Recursive requests this node stopped because they looped or reached
+    /// the hop limit.
+    pub loops_detected: u64,
 }
 
 /// A sans-IO overlay node: messages and time in; messages, deadlines and events out.

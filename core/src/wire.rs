@@ -35,6 +35,9 @@ pub const MAX_VALUE_LEN: usize = 1024;
 pub const MAX_VALUES: usize = 32;
 /// Most contacts one reply may carry.
 pub const MAX_CONTACTS: usize = 64;
+/// Most visited-node fingerprints a recursive request may carry (its hop limit
+/// can therefore be at most this).
+pub const MAX_PATH: usize = 255;
 
 /// A peer as it appears on the wire and in routing tables: id and address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,6 +109,76 @@ pub enum Body {
         /// Whether the value was stored (or removed).
         stored: bool,
     },
+    /// Chord, iterative routing: asks a node for the next hop towards the
+    /// predecessor of `key`.
+    NextHop {
+        /// The key (ring position) being routed to.
+        key: NodeId,
+    },
+    /// Answer to `NextHop`.
+    NextHopReply {
+        /// True if the responder precedes the key: `contacts` is then the key's
+        /// successor (the responsible node) followed by its successors. False:
+        /// `contacts` are nodes closer to the key, closest first.
+        done: bool,
+        /// Up to [`MAX_CONTACTS`] contacts.
+        contacts: Vec<Contact>,
+    },
+    /// Chord stabilisation: asks a node for its predecessor and successor list.
+    GetNeighbours,
+    /// Answer to `GetNeighbours`.
+    Neighbours {
+        /// The responder's predecessor, if it knows one.
+        predecessor: Option<Contact>,
+        /// The responder's successor list, nearest first.
+        successors: Vec<Contact>,
+    },
+    /// Chord: the sender believes it may be the receiver's predecessor. Not answered.
+    Notify,
+    /// Chord graceful leave: the sender is leaving; these were its neighbours.
+    /// Sent to its predecessor and successor. Not answered.
+    Leaving {
+        /// The leaving node's predecessor.
+        predecessor: Option<Contact>,
+        /// The leaving node's successor list, nearest first.
+        successors: Vec<Contact>,
+    },
+    /// Chord: the sender adopted `successor` as its predecessor in place of
+    /// the receiver, so `successor` now sits between them: the receiver's
+    /// successor may be `successor`. Not answered.
+    SuccessorHint {
+        /// The node that joined between the receiver and the sender.
+        successor: Contact,
+    },
+    /// Recursive routing: a request travelling hop by hop towards `key`.
+    /// Each hop acknowledges it with [`Body::RouteAck`] and forwards it.
+    Route {
+        /// The origin's identifier for the request (the txid of its result).
+        route_id: u64,
+        /// Where the result goes.
+        origin: Contact,
+        /// The key being routed to.
+        key: NodeId,
+        /// Request messages sent for this request so far, retries included.
+        sent: u16,
+        /// Fingerprints of the nodes that handled the request, origin first
+        /// (at most [`MAX_PATH`]); its length is the hop number of the receiver.
+        path: Vec<u32>,
+    },
+    /// Hop-by-hop acknowledgement of [`Body::Route`].
+    RouteAck,
+    /// The result of a recursive request, sent by its last hop straight to the
+    /// origin; the message's txid is the request's `route_id`.
+    RouteResult {
+        /// Overlay hops from the origin to the node that produced the result.
+        hops: u8,
+        /// Request messages sent for the request, retries included.
+        sent: u16,
+        /// The request was stopped because it looped or reached the hop limit.
+        loop_detected: bool,
+        /// The result, most responsible first; empty if routing failed.
+        contacts: Vec<Contact>,
+    },
 }
 
 /// The message type, for accounting and dispatch.
@@ -128,11 +201,31 @@ pub enum MsgKind {
     Store = 7,
     /// [`Body::StoreAck`]
     StoreAck = 8,
+    /// [`Body::NextHop`]
+    NextHop = 16,
+    /// [`Body::NextHopReply`]
+    NextHopReply = 17,
+    /// [`Body::GetNeighbours`]
+    GetNeighbours = 18,
+    /// [`Body::Neighbours`]
+    Neighbours = 19,
+    /// [`Body::Notify`]
+    Notify = 20,
+    /// [`Body::Leaving`]
+    Leaving = 21,
+    /// [`Body::Route`]
+    Route = 22,
+    /// [`Body::RouteAck`]
+    RouteAck = 23,
+    /// [`Body::RouteResult`]
+    RouteResult = 24,
+    /// [`Body::SuccessorHint`]
+    SuccessorHint = 25,
 }
 
 impl MsgKind {
-    /// Every kind, in type-code order.
-    pub const ALL: [MsgKind; 8] = [
+    /// Every kind, in type-code order (equal to [`MsgKind::index`] order).
+    pub const ALL: [MsgKind; 18] = [
         MsgKind::Ping,
         MsgKind::Pong,
         MsgKind::FindNode,
@@ -141,13 +234,42 @@ impl MsgKind {
         MsgKind::Values,
         MsgKind::Store,
         MsgKind::StoreAck,
+        MsgKind::NextHop,
+        MsgKind::NextHopReply,
+        MsgKind::GetNeighbours,
+        MsgKind::Neighbours,
+        MsgKind::Notify,
+        MsgKind::Leaving,
+        MsgKind::Route,
+        MsgKind::RouteAck,
+        MsgKind::RouteResult,
+        MsgKind::SuccessorHint,
     ];
     /// Number of kinds (for per-kind counter arrays).
     pub const COUNT: usize = Self::ALL.len();
 
-    /// A dense index in `0..COUNT`.
+    /// A dense index in `0..COUNT` (type codes have gaps: 1..=8, then 16..).
     pub fn index(self) -> usize {
-        self as usize - 1
+        let code = self as usize;
+        if code >= 16 { code - 8 } else { code - 1 }
+    }
+
+    /// Whether messages of this kind are requests (answered by the receiver,
+    /// or one-way notifications) rather than answers to a request.
+    pub fn is_request(self) -> bool {
+        use MsgKind::*;
+        matches!(
+            self,
+            Ping | FindNode
+                | FindValue
+                | Store
+                | NextHop
+                | GetNeighbours
+                | Notify
+                | Leaving
+                | SuccessorHint
+                | Route
+        )
     }
     /// The snake_case name used in result tables.
     pub fn name(self) -> &'static str {
@@ -160,10 +282,20 @@ impl MsgKind {
             MsgKind::Values => "values",
             MsgKind::Store => "store",
             MsgKind::StoreAck => "store_ack",
+            MsgKind::NextHop => "next_hop",
+            MsgKind::NextHopReply => "next_hop_reply",
+            MsgKind::GetNeighbours => "get_neighbours",
+            MsgKind::Neighbours => "neighbours",
+            MsgKind::Notify => "notify",
+            MsgKind::Leaving => "leaving",
+            MsgKind::Route => "route",
+            MsgKind::RouteAck => "route_ack",
+            MsgKind::RouteResult => "route_result",
+            MsgKind::SuccessorHint => "successor_hint",
         }
     }
     fn from_code(code: u8) -> Option<Self> {
-        Self::ALL.get((code as usize).wrapping_sub(1)).copied()
+        Self::ALL.iter().copied().find(|k| *k as u8 == code)
     }
 }
 
@@ -179,6 +311,16 @@ impl Body {
             Body::Values { .. } => MsgKind::Values,
             Body::Store { .. } => MsgKind::Store,
             Body::StoreAck { .. } => MsgKind::StoreAck,
+            Body::NextHop { .. } => MsgKind::NextHop,
+            Body::NextHopReply { .. } => MsgKind::NextHopReply,
+            Body::GetNeighbours => MsgKind::GetNeighbours,
+            Body::Neighbours { .. } => MsgKind::Neighbours,
+            Body::Notify => MsgKind::Notify,
+            Body::Leaving { .. } => MsgKind::Leaving,
+            Body::Route { .. } => MsgKind::Route,
+            Body::RouteAck => MsgKind::RouteAck,
+            Body::RouteResult { .. } => MsgKind::RouteResult,
+            Body::SuccessorHint { .. } => MsgKind::SuccessorHint,
         }
     }
 
@@ -197,8 +339,34 @@ impl Body {
             }
             Body::Store { value, .. } => ID_BYTES + 2 + value.len().min(MAX_VALUE_LEN) + 4,
             Body::StoreAck { .. } => 1,
+            Body::NextHop { .. } => ID_BYTES,
+            Body::NextHopReply { contacts, .. } => 1 + contacts_len(contacts),
+            Body::GetNeighbours | Body::Notify | Body::RouteAck => 0,
+            Body::Neighbours {
+                predecessor,
+                successors,
+            }
+            | Body::Leaving {
+                predecessor,
+                successors,
+            } => option_contact_len(predecessor) + contacts_len(successors),
+            Body::Route { path, .. } => {
+                8 + Contact::WIRE_LEN + ID_BYTES + 2 + 1 + 4 * path.len().min(MAX_PATH)
+            }
+            Body::RouteResult { contacts, .. } => 1 + 2 + 1 + contacts_len(contacts),
+            Body::SuccessorHint { .. } => Contact::WIRE_LEN,
         }
     }
+}
+
+/// Encoded size of a contact list with its count byte.
+fn contacts_len(contacts: &[Contact]) -> usize {
+    1 + contacts.len().min(MAX_CONTACTS) * Contact::WIRE_LEN
+}
+
+/// Encoded size of an optional contact with its presence byte.
+fn option_contact_len(c: &Option<Contact>) -> usize {
+    1 + c.map_or(0, |_| Contact::WIRE_LEN)
 }
 
 /// Why a datagram could not be decoded. Offsets are byte positions in the datagram.
@@ -281,14 +449,7 @@ impl Message {
             Body::Pong { observed } => put_addr(out, observed),
             Body::FindNode { target } => out.extend_from_slice(&target.0),
             Body::FindValue { key } => out.extend_from_slice(&key.0),
-            Body::Nodes { contacts } => {
-                let n = contacts.len().min(MAX_CONTACTS);
-                out.push(n as u8);
-                for c in &contacts[..n] {
-                    out.extend_from_slice(&c.id.0);
-                    put_addr(out, &c.addr);
-                }
-            }
+            Body::Nodes { contacts } => put_contacts(out, contacts),
             Body::Values { values } => {
                 let n = values.len().min(MAX_VALUES);
                 out.push(n as u8);
@@ -306,6 +467,58 @@ impl Message {
                 out.extend_from_slice(&ttl_secs.to_be_bytes());
             }
             Body::StoreAck { stored } => out.push(u8::from(*stored)),
+            Body::NextHop { key } => out.extend_from_slice(&key.0),
+            Body::NextHopReply { done, contacts } => {
+                out.push(u8::from(*done));
+                put_contacts(out, contacts);
+            }
+            Body::GetNeighbours | Body::Notify | Body::RouteAck => {}
+            Body::Neighbours {
+                predecessor,
+                successors,
+            }
+            | Body::Leaving {
+                predecessor,
+                successors,
+            } => {
+                match predecessor {
+                    Some(c) => {
+                        out.push(1);
+                        put_contact(out, c);
+                    }
+                    None => out.push(0),
+                }
+                put_contacts(out, successors);
+            }
+            Body::Route {
+                route_id,
+                origin,
+                key,
+                sent,
+                path,
+            } => {
+                out.extend_from_slice(&route_id.to_be_bytes());
+                put_contact(out, origin);
+                out.extend_from_slice(&key.0);
+                out.extend_from_slice(&sent.to_be_bytes());
+                let n = path.len().min(MAX_PATH);
+                out.push(n as u8);
+                for fp in &path[..n] {
+                    out.extend_from_slice(&fp.to_be_bytes());
+                }
+            }
+            Body::RouteResult {
+                hops,
+                sent,
+                loop_detected,
+                contacts,
+            } => {
+                out.push(*hops);
+                out.extend_from_slice(&sent.to_be_bytes());
+                out.push(u8::from(*loop_detected));
+                put_contacts(out, contacts);
+            }
+            Body::SuccessorHint { successor } => put_contact(out, successor),
         }
     }
 
@@ -341,16 +554,9 @@ impl Message {
             MsgKind::FindValue => Body::FindValue {
                 key: NodeId(r.array("key")?),
             },
-            MsgKind::Nodes => {
-                let n = r.count("contacts", MAX_CONTACTS)?;
-                let mut contacts = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let id = NodeId(r.array("contact.id")?);
-                    let addr = r.addr("contact.addr")?;
-                    contacts.push(Contact { id, addr });
-                }
-                Body::Nodes { contacts }
-            }
+            MsgKind::Nodes => Body::Nodes {
+                contacts: r.contacts("contacts")?,
+            },
             MsgKind::Values => {
                 let n = r.count("values", MAX_VALUES)?;
                 let mut values = Vec::with_capacity(n);
@@ -364,20 +570,54 @@ impl Message {
                 value: r.bytes("value")?,
                 ttl_secs: u32::from_be_bytes(r.array("ttl_secs")?),
             },
-            MsgKind::StoreAck => {
-                let offset = r.pos;
-                match r.u8("stored")? {
-                    0 => Body::StoreAck { stored: false },
-                    1 => Body::StoreAck { stored: true },
-                    value => {
-                        return Err(DecodeError::BadBool {
-                            field: "stored",
-                            offset,
-                            value,
-                        });
-                    }
+            MsgKind::StoreAck => Body::StoreAck {
+                stored: r.bool("stored")?,
+            },
+            MsgKind::NextHop => Body::NextHop {
+                key: NodeId(r.array("key")?),
+            },
+            MsgKind::NextHopReply => Body::NextHopReply {
+                done: r.bool("done")?,
+                contacts: r.contacts("contacts")?,
+            },
+            MsgKind::GetNeighbours => Body::GetNeighbours,
+            MsgKind::Neighbours => Body::Neighbours {
+                predecessor: r.option_contact("predecessor")?,
+                successors: r.contacts("successors")?,
+            },
+            MsgKind::Notify => Body::Notify,
+            MsgKind::Leaving => Body::Leaving {
+                predecessor: r.option_contact("predecessor")?,
+                successors: r.contacts("successors")?,
+            },
+            MsgKind::Route => {
+                let route_id = u64::from_be_bytes(r.array("route_id")?);
+                let origin = r.contact("origin")?;
+                let key = NodeId(r.array("key")?);
+                let sent = u16::from_be_bytes(r.array("sent")?);
+                let n = r.count("path", MAX_PATH)?;
+                let mut path = Vec::with_capacity(n);
+                for _ in 0..n {
+                    path.push(u32::from_be_bytes(r.array("path.fingerprint")?));
+                }
+                Body::Route {
+                    route_id,
+                    origin,
+                    key,
+                    sent,
+                    path,
                 }
             }
+            MsgKind::RouteAck => Body::RouteAck,
+            MsgKind::RouteResult => Body::RouteResult {
+                hops: r.u8("hops")?,
+                sent: u16::from_be_bytes(r.array("sent")?),
+                loop_detected: r.bool("loop_detected")?,
+                contacts: r.contacts("contacts")?,
+            },
+            MsgKind::SuccessorHint => Body::SuccessorHint {
+                successor: r.contact("successor")?,
+            },
         };
         let rest = buf.len() - r.pos;
         if rest != 0 {
@@ -390,6 +630,19 @@ impl Message {
 fn put_addr(out: &mut Vec<u8>, a: &Addr) {
     out.extend_from_slice(&a.ip);
     out.extend_from_slice(&a.port.to_be_bytes());
+}
+
+fn put_contact(out: &mut Vec<u8>, c: &Contact) {
+    out.extend_from_slice(&c.id.0);
+    put_addr(out, &c.addr);
+}
+
+fn put_contacts(out: &mut Vec<u8>, contacts: &[Contact]) {
+    let n = contacts.len().min(MAX_CONTACTS);
+    out.push(n as u8);
+    for c in &contacts[..n] {
+        put_contact(out, c);
+    }
 }
 
 fn put_bytes(out: &mut Vec<u8>, v: &[u8]) {
@@ -431,6 +684,40 @@ impl Reader<'_> {
         let ip = self.array::<4>(field)?;
         let port = u16::from_be_bytes(self.array(field)?);
         Ok(Addr { ip, port })
+    }
+    fn bool(&mut self, field: &'static str) -> Result<bool, DecodeError> {
+        let offset = self.pos;
+        match self.u8(field)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            value => Err(DecodeError::BadBool {
+                field,
+                offset,
+                value,
+            }),
+        }
+    }
+    fn contact(&mut self, field: &'static str) -> Result<Contact, DecodeError> {
+        let id = NodeId(self.array(field)?);
+        let addr = self.addr(field)?;
+        Ok(Contact { id, addr })
+    }
+    fn option_contact(&mut self, field: &'static str) -> Result<Option<Contact>, DecodeError> {
+        Ok(if self.bool(field)? {
+            Some(self.contact(field)?)
+        } else {
+            None
+        })
+    }
+    fn contacts(&mut self, field: &'static str) -> Result<Vec<Contact>, DecodeError> {
+        let n = self.count(field, MAX_CONTACTS)?;
+        let mut contacts = Vec::with_capacity(n);
+        for _ in 0..n {
+            let id = NodeId(self.array("contact.id")?);
+            let addr = self.addr("contact.addr")?;
+            contacts.push(Contact { id, addr });
+        }
+        Ok(contacts)
     }
     fn count(&mut self, field: &'static str, max: usize) -> Result<usize, DecodeError> {
         let offset = self.pos;
@@ -488,6 +775,36 @@ mod tests {
                 ttl_secs: 3600,
             },
             Body::StoreAck { stored: true },
+            Body::NextHop { key: id },
+            Body::NextHopReply {
+                done: true,
+                contacts: vec![c; 2],
+            },
+            Body::GetNeighbours,
+            Body::Neighbours {
+                predecessor: Some(c),
+                successors: vec![c; 8],
+            },
+            Body::Notify,
+            Body::Leaving {
+                predecessor: None,
+                successors: vec![c],
+            },
+            Body::Route {
+                route_id: 77,
+                origin: c,
+                key: id,
+                sent: 3,
+                path: vec![1, 2, 0xFFFF_FFFF],
+            },
+            Body::RouteAck,
+            Body::RouteResult {
+                hops: 4,
+                sent: 5,
+                loop_detected: true,
+                contacts: vec![],
+            },
+            Body::SuccessorHint { successor: c },
         ]
         .into_iter()
         .enumerate()
@@ -502,6 +819,82 @@ mod tests {
             assert_eq!(bytes.len(), m.encoded_len(), "{m:?}");
             assert_eq!(Message::decode(&bytes).unwrap(), m);
         }
+    }
+
+    #[test]
+    fn kinds_have_dense_indices_and_unique_codes_and_names() {
+        for (i, k) in MsgKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i, "{k:?}");
+            assert_eq!(MsgKind::from_code(*k as u8), Some(*k));
+        }
+        let mut names: Vec<&str> = MsgKind::ALL.iter().map(|k| k.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), MsgKind::COUNT);
+        assert_eq!(MsgKind::from_code(9), None);
+        assert_eq!(MsgKind::from_code(0), None);
+        // Every sample's kind appears once, and requests are classified.
+        let kinds: Vec<MsgKind> = samples().iter().map(|m| m.body.kind()).collect();
+        assert_eq!(kinds, MsgKind::ALL.to_vec());
+        let requests: Vec<&str> = MsgKind::ALL
+            .iter()
+            .filter(|k| k.is_request())
+            .map(|k| k.name())
+            .collect();
+        assert_eq!(
+            requests,
+            [
+                "ping",
+                "find_node",
+                "find_value",
+                "store",
+                "next_hop",
+                "get_neighbours",
+                "notify",
+                "leaving",
+                "route",
+                "successor_hint"
+            ]
+        );
+    }
+
+    #[test]
+    fn optional_contacts_and_flags_reject_bytes_other_than_0_and_1() {
+        let c = Contact {
+            id: NodeId([3; 20]),
+            addr: Addr::new([1, 2, 3, 4], 5),
+        };
+        let m = Message::new(
+            1,
+            NodeId::ZERO,
+            Body::Neighbours {
+                predecessor: Some(c),
+                successors: vec![],
+            },
+        );
+        let mut b = m.to_bytes();
+        b[HEADER_LEN] = 2;
+        assert!(matches!(
+            Message::decode(&b),
+            Err(DecodeError::BadBool {
+                field: "predecessor",
+                ..
+            })
+        ));
+        let r = Message::new(
+            1,
+            NodeId::ZERO,
+            Body::Route {
+                route_id: 1,
+                origin: c,
+                key: NodeId::ZERO,
+                sent: 1,
+                path: vec![9; 300],
+            },
+        );
+        // An over-long path is cut to the limit on encode, so it still decodes.
+        let d = Message::decode(&r.to_bytes()).unwrap();
+        assert!(matches!(d.body, Body::Route { path, .. } if path.len() == MAX_PATH));
     }
 
     #[test]

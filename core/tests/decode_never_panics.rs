@@ -6,7 +6,7 @@
 //! messages. Run in release (`cargo test --release`), this takes seconds.
 
 use peerlab_core::wire::{
-    Body, Contact, HEADER_LEN, MAX_CONTACTS, MAX_VALUE_LEN, MAX_VALUES, Message,
+    Body, Contact, HEADER_LEN, MAX_CONTACTS, MAX_PATH, MAX_VALUE_LEN, MAX_VALUES, Message,
 };
 use peerlab_core::{Addr, NodeId};
 use proptest::prelude::*;
@@ -35,25 +35,79 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
     ))
 }
 
+fn contact() -> impl Strategy<Value = Contact> {
+    (id(), addr()).prop_map(|(id, addr)| Contact { id, addr })
+}
+
+fn contacts() -> impl Strategy<Value = Vec<Contact>> {
+    prop::collection::vec(contact(), 0..=MAX_CONTACTS)
+}
+
+/// The bodies added for Chord and recursive routing.
+fn routing_body() -> impl Strategy<Value = Body> {
+    prop_oneof![
+        id().prop_map(|key| Body::NextHop { key }),
+        (any::<bool>(), contacts())
+            .prop_map(|(done, contacts)| Body::NextHopReply { done, contacts }),
+        Just(Body::GetNeighbours),
+        (prop::option::of(contact()), contacts()).prop_map(|(predecessor, successors)| {
+            Body::Neighbours {
+                predecessor,
+                successors,
+            }
+        }),
+        Just(Body::Notify),
+        (prop::option::of(contact()), contacts()).prop_map(|(predecessor, successors)| {
+            Body::Leaving {
+                predecessor,
+                successors,
+            }
+        }),
+        (
+            any::<u64>(),
+            contact(),
+            id(),
+            any::<u16>(),
+            prop::collection::vec(any::<u32>(), 0..=MAX_PATH)
+        )
+            .prop_map(|(route_id, origin, key, sent, path)| Body::Route {
+                route_id,
+                origin,
+                key,
+                sent,
+                path
+            }),
+        Just(Body::RouteAck),
+        contact().prop_map(|successor| Body::SuccessorHint { successor }),
+        (any::<u8>(), any::<u16>(), any::<bool>(), contacts()).prop_map(
+            |(hops, sent, loop_detected, contacts)| Body::RouteResult {
+                hops,
+                sent,
+                loop_detected,
+                contacts
+            }
+        ),
+    ]
+}
+
 fn body() -> impl Strategy<Value = Body> {
     prop_oneof![
-        Just(Body::Ping),
-        addr().prop_map(|observed| Body::Pong { observed }),
-        id().prop_map(|target| Body::FindNode { target }),
-        prop::collection::vec(
-            (id(), addr()).prop_map(|(id, addr)| Contact { id, addr }),
-            0..=MAX_CONTACTS
-        )
-        .prop_map(|contacts| Body::Nodes { contacts }),
-        id().prop_map(|key| Body::FindValue { key }),
-        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..=MAX_VALUES)
+        1 => Just(Body::Ping),
+        1 => addr().prop_map(|observed| Body::Pong { observed }),
+        1 => id().prop_map(|target| Body::FindNode { target }),
+        1 => contacts().prop_map(|contacts| Body::Nodes { contacts }),
+        1 => id().prop_map(|key| Body::FindValue { key }),
+        1 => prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..=MAX_VALUES)
             .prop_map(|values| Body::Values { values }),
-        (id(), value(), any::<u32>()).prop_map(|(key, value, ttl_secs)| Body::Store {
+        1 => (id(), value(), any::<u32>()).prop_map(|(key, value, ttl_secs)| Body::Store {
             key,
             value,
             ttl_secs
         }),
-        any::<bool>().prop_map(|stored| Body::StoreAck { stored }),
+        1 => any::<bool>().prop_map(|stored| Body::StoreAck { stored }),
+        // Weighted so the ten routing bodies are drawn about as often as the
+        // eight Kademlia ones together.
+        8 => routing_body(),
     ]
 }
 

@@ -208,7 +208,7 @@ fn a_full_bucket_evicts_its_head_only_after_a_failed_liveness_check() {
         },
     )
     .unwrap();
-    net.after(Duration::from_secs(1));
+    net.after(Duration::from_millis(100));
     assert!(
         bucket0(&net).contains(&head),
         "not evicted before the check times out"

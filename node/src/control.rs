@@ -92,12 +92,11 @@ pub struct CtlContact {
 }
 
 /// One routing-table entry in a reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CtlRoute {
-    /// The k-bucket (common-prefix length with the local id).
-    pub bucket: u8,
-    /// Whether the entry waits in the bucket's replacement cache.
-    pub replacement: bool,
+    /// What the entry is for: `bucket 3`, `repl 3` (a replacement-cache
+    /// entry), `succ 0`, `finger 12` or `pred`.
+    pub role: String,
     /// The peer's overlay id.
     #[serde(with = "hex_id")]
     pub id: NodeId,
@@ -265,16 +264,12 @@ impl fmt::Display for CtlReply {
             }
             CtlReply::Routes { node, entries } => {
                 writeln!(f, "routing table of {node}: {} entries", entries.len())?;
-                write!(f, "{:>7}  {:<40}  {:<21}  failures", "bucket", "id", "addr")?;
+                write!(f, "{:>9}  {:<40}  {:<21}  failures", "role", "id", "addr")?;
                 for e in entries {
-                    let bucket = if e.replacement {
-                        format!("r{}", e.bucket)
-                    } else {
-                        e.bucket.to_string()
-                    };
                     write!(
                         f,
-                        "\n{bucket:>7}  {}  {:<21}  {}",
+                        "\n{:>9}  {}  {:<21}  {}",
+                        e.role,
                         e.id,
                         e.addr.to_string(),
                         e.failures

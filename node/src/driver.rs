@@ -6,7 +6,7 @@ use crate::NodeInfo;
 use crate::control::{CtlContact, CtlCost, CtlMsg, CtlReply, CtlRequest, CtlRoute, CtlStats};
 use crate::error::NodeError;
 use peerlab_core::kademlia::Kademlia;
-use peerlab_core::protocol::{CommandError, RequestStats, RouteRole};
+use peerlab_core::protocol::{CommandError, RequestStats, RoutingMode};
 use peerlab_core::{Addr, Command, Event, HashAlg, Instant, Message, NodeId, Protocol, RequestId};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -367,6 +367,7 @@ impl Driver {
             CtlRequest::Lookup { key } => {
                 let cmd = Command::Lookup {
                     target: key_id(&key),
+                    mode: RoutingMode::Iterative,
                 };
                 (key, WaitKind::Lookup, cmd)
             }
@@ -413,18 +414,11 @@ impl Driver {
             .node
             .routes()
             .into_iter()
-            .map(|r| {
-                let (bucket, replacement) = match r.role {
-                    RouteRole::Bucket(b) => (b, false),
-                    RouteRole::Replacement(b) => (b, true),
-                };
-                CtlRoute {
-                    bucket,
-                    replacement,
-                    id: r.contact.id,
-                    addr: to_std(r.contact.addr),
-                    failures: r.failures,
-                }
+            .map(|r| CtlRoute {
+                role: r.role.to_string(),
+                id: r.contact.id,
+                addr: to_std(r.contact.addr),
+                failures: r.failures,
             })
             .collect();
         CtlReply::Routes {

@@ -175,6 +175,16 @@ impl<P: Protocol> Sim<P> {
         r
     }
 
+    /// Brings node `i` back up as a fresh state machine (a new session after
+    /// a departure); datagrams still in flight to the old session reach it.
+    pub fn revive(&mut self, i: u32, node: P) {
+        let s = &mut self.slots[i as usize];
+        s.node = node;
+        s.up = true;
+        s.timer_at = Instant::NEVER;
+        self.flush(i);
+    }
+
     /// Takes node `i` down: it receives nothing and its timers stop.
     pub fn set_down(&mut self, i: u32) {
         let s = &mut self.slots[i as usize];

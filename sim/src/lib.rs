@@ -8,6 +8,7 @@
 //! the results against a brute-force [`oracle`].
 
 pub mod config;
+pub mod dht;
 pub mod engine;
 pub mod network;
 pub mod oracle;
@@ -15,5 +16,10 @@ pub mod records;
 pub mod scenario;
 
 pub use config::{InvalidConfig, LatencyModel, NetworkConfig, SimOptions, StaticWorkload};
-pub use records::{LookupRecord, NodeTraffic, PutRecord, RunOutput, TrafficByKind};
-pub use scenario::{Progress, run_static_kademlia};
+pub use dht::{DhtNode, Metric};
+pub use records::{
+    LookupRecord, MeasurementWindow, NodeTraffic, PutRecord, RunOutput, TrafficByKind,
+};
+pub use scenario::Progress;
+pub use scenario::churn::{ChurnRunError, run_churn};
+pub use scenario::static_overlay::{run_static, run_static_kademlia};

@@ -26,6 +26,8 @@ pub struct LookupRecord {
     pub messages: u32,
     /// Requests that timed out.
     pub timeouts: u32,
+    /// Issued during the measurement phase (always true in static runs).
+    pub measured: bool,
 }
 
 /// One value put by the workload and read back from another node.
@@ -103,6 +105,40 @@ pub struct RunOutput {
     pub dropped: u64,
     /// Simulated time at the end, in seconds.
     pub sim_time_s: f64,
-    /// Nodes that completed their join.
+    /// Nodes that completed their join (joins, for churn runs).
     pub joined: u32,
+    /// Traffic during the measurement phase of a churn run.
+    pub measurement: Option<MeasurementWindow>,
+}
+
+/// Traffic over a churn run's measurement phase, for per-node rates.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MeasurementWindow {
+    /// Start of the phase, in seconds.
+    pub start_s: f64,
+    /// End of the phase, in seconds.
+    pub end_s: f64,
+    /// Integral of the number of joined nodes over the phase (node-seconds).
+    pub node_seconds: f64,
+    /// Messages and bytes sent during the phase, by message type.
+    pub traffic: TrafficByKind,
+}
+
+impl MeasurementWindow {
+    /// Bytes sent per online node per second.
+    pub fn bytes_per_node_s(&self) -> f64 {
+        self.traffic.total_bytes() as f64 / self.node_seconds.max(f64::MIN_POSITIVE)
+    }
+}
+
+impl TrafficByKind {
+    /// The difference `self - earlier`, for counters sampled at two times.
+    pub fn since(&self, earlier: &TrafficByKind) -> TrafficByKind {
+        let mut d = TrafficByKind::default();
+        for i in 0..d.messages.len() {
+            d.messages[i] = self.messages[i] - earlier.messages[i];
+            d.bytes[i] = self.bytes[i] - earlier.bytes[i];
+        }
+        d
+    }
 }

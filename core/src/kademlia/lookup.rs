@@ -4,6 +4,11 @@
 //! target. The lookup keeps up to α requests in flight to the closest contacts
 //! not yet asked, and finishes when the k closest contacts that have not
 //! failed have all answered (or, for FIND_VALUE, when one returns values).
+//!
+//! A contact that does not answer within one timeout is *stalled*: as the
+//! Kademlia paper puts it, it is "removed from consideration until and unless
+//! it responds". It no longer holds one of the α slots nor blocks the end of
+//! the lookup, but a late answer (to the retransmission) still counts.
 //! Each contact carries its depth: 1 for contacts from the local table, d + 1
 //! for contacts learned from a depth-d reply. The depth of the node that
 //! supplied the result is the lookup's hop count.
@@ -15,8 +20,15 @@ use crate::wire::Contact;
 enum State {
     Fresh,
     InFlight,
+    Stalled,
     Answered,
     Failed,
+}
+
+/// Whether a candidate counts among the k closest: it has neither failed
+/// nor stalled.
+fn considered(c: &Candidate) -> bool {
+    !matches!(c.state, State::Failed | State::Stalled)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -88,7 +100,7 @@ impl Shortlist {
         let mut live = 0;
         let mut cut = self.candidates.len();
         for (i, c) in self.candidates.iter().enumerate() {
-            if c.state != State::Failed {
+            if considered(c) {
                 live += 1;
                 if live == cap {
                     cut = i + 1;
@@ -116,7 +128,7 @@ impl Shortlist {
         let c = self
             .candidates
             .iter_mut()
-            .filter(|c| c.state != State::Failed)
+            .filter(|c| considered(c))
             .take(k)
             .find(|c| c.state == State::Fresh)?;
         c.state = State::InFlight;
@@ -124,18 +136,36 @@ impl Shortlist {
         Some((c.contact, c.depth))
     }
 
+    /// Moves an asked contact (in flight or stalled) to `to`.
     fn set(&mut self, id: &NodeId, to: State) -> bool {
+        let distance = id.distance(&self.target);
+        let Ok(pos) = self
+            .candidates
+            .binary_search_by(|x| x.distance.cmp(&distance))
+        else {
+            return false;
+        };
+        let c = &mut self.candidates[pos];
+        match c.state {
+            State::InFlight => self.in_flight -= 1,
+            State::Stalled => {}
+            _ => return false,
+        }
+        c.state = to;
+        true
+    }
+
+    /// `id` has not answered within one timeout; it may still answer later.
+    pub fn stalled(&mut self, id: &NodeId) {
         let distance = id.distance(&self.target);
         if let Ok(pos) = self
             .candidates
             .binary_search_by(|x| x.distance.cmp(&distance))
             && self.candidates[pos].state == State::InFlight
         {
-            self.candidates[pos].state = to;
+            self.candidates[pos].state = State::Stalled;
             self.in_flight -= 1;
-            return true;
         }
-        false
     }
 
     /// `id` answered. Returns its depth if it was in flight.
@@ -157,15 +187,30 @@ impl Shortlist {
             .map(|p| self.candidates[p].depth)
     }
 
-    /// Whether the k closest live contacts have all answered and nothing is in flight.
+    /// Whether the lookup is finished: nothing in flight, the k closest
+    /// contacts still considered have all been asked, and no stalled contact
+    /// could still enter the result (none is closer than the k-th answer).
     pub fn is_done(&self) -> bool {
-        self.in_flight == 0
-            && !self
+        if self.in_flight > 0
+            || self
                 .candidates
                 .iter()
-                .filter(|c| c.state != State::Failed)
+                .filter(|c| considered(c))
                 .take(self.k)
                 .any(|c| c.state == State::Fresh)
+        {
+            return false;
+        }
+        let kth = self
+            .candidates
+            .iter()
+            .filter(|c| c.state == State::Answered)
+            .nth(self.k - 1)
+            .map(|c| c.distance);
+        !self
+            .candidates
+            .iter()
+            .any(|c| c.state == State::Stalled && kth.is_none_or(|d| c.distance < d))
     }
 
     /// The k closest contacts that answered, closest first, and the depth of the closest.
@@ -225,6 +270,38 @@ mod tests {
         assert!(!s.is_done());
         assert_eq!(s.next_query().map(|q| q.0), Some(c(2)));
         s.answered(&c(2).id);
+        assert!(s.is_done());
+        assert_eq!(s.result().0, vec![c(2)]);
+    }
+
+    #[test]
+    fn a_stalled_contact_frees_its_slot_and_may_still_answer() {
+        let mut s = Shortlist::new(NodeId::ZERO, 2, 1, &[c(1), c(2), c(3)]);
+        assert_eq!(s.next_query().map(|q| q.0), Some(c(1)));
+        assert_eq!(s.next_query(), None, "alpha = 1");
+        s.stalled(&c(1).id);
+        // Its slot is free and the window of k = 2 reaches c(3).
+        assert_eq!(s.next_query().map(|q| q.0), Some(c(2)));
+        s.answered(&c(2).id);
+        assert_eq!(s.next_query().map(|q| q.0), Some(c(3)));
+        s.answered(&c(3).id);
+        // c(1) is closer than the k-th answer, so the lookup waits for it.
+        assert!(!s.is_done());
+        // A late answer from the stalled contact still counts.
+        assert_eq!(s.answered(&c(1).id), Some(1));
+        assert!(s.is_done());
+        assert_eq!(s.result().0, vec![c(1), c(2)]);
+    }
+
+    #[test]
+    fn a_stalled_contact_that_fails_releases_the_lookup() {
+        let mut s = Shortlist::new(NodeId::ZERO, 1, 1, &[c(1), c(2)]);
+        s.next_query();
+        s.stalled(&c(1).id);
+        assert_eq!(s.next_query().map(|q| q.0), Some(c(2)));
+        s.answered(&c(2).id);
+        assert!(!s.is_done(), "stalled c(1) is closer than the only answer");
+        s.failed(&c(1).id);
         assert!(s.is_done());
         assert_eq!(s.result().0, vec![c(2)]);
     }

@@ -3,10 +3,12 @@
 //! - k-buckets with least-recently-seen ordering; a full bucket keeps newcomers
 //!   in a replacement cache and evicts its head only after a failed liveness
 //!   check ([`routing`]);
-//! - iterative lookups with α requests in flight ([`lookup`]);
+//! - iterative lookups with α requests in flight ([`lookup`]), or recursive
+//!   ones, chosen per request (`recursive.rs`, with a fallback to iterative);
 //! - RPC timeouts with retries; a contact is stale after repeated failures;
 //! - multi-valued keys with expiry, stored on the k closest nodes, republished
-//!   hourly by holders and daily by the original publisher ([`store`]);
+//!   hourly by holders and daily by the original publisher (the value store
+//!   is shared with Chord, so put, get and remove mean the same in both);
 //! - join through a known node: self-lookup, then refresh of the buckets
 //!   farther than the closest neighbour; idle buckets are refreshed hourly.
 //!
@@ -14,16 +16,19 @@
 //! expiry, stale after 5 failures).
 
 mod lookup;
+mod recursive;
 mod routing;
-mod store;
 
 use crate::addr::Addr;
 use crate::id::{HashAlg, NodeId};
 use crate::protocol::{
     Command, CommandError, Deadline, Event, NodeStats, Protocol, RequestId, RequestStats,
-    RouteEntry, TimerReason, Transmit,
+    RouteEntry, RoutingMode, TimerReason, Transmit,
 };
+use crate::recursive::{Forwarding, RecentRoutes};
 use crate::rng::NodeRng;
+use crate::rtt::RttEstimator;
+use crate::store::ValueStore;
 use crate::time::{Duration, Instant};
 use crate::timers::TimerQueue;
 use crate::wire::{Body, Contact, MAX_CONTACTS, MAX_VALUE_LEN, MAX_VALUES, Message};
@@ -32,7 +37,6 @@ use rand::{RngExt, SeedableRng};
 use routing::{Evicted, RoutingTable, Seen};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use store::ValueStore;
 
 /// Kademlia parameters. Every field can be set from an experiment spec.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,8 +47,14 @@ pub struct KademliaConfig {
     pub alpha: usize,
     /// Replacement-cache entries per bucket.
     pub replacement_cache: usize,
-    /// How long to wait for a reply before retrying.
+    /// The longest wait for a reply before retrying (and the wait before any
+    /// round trip has been measured).
     pub rpc_timeout: Duration,
+    /// The shortest wait for a reply. Between the two, the wait adapts to
+    /// measured round trips (SRTT + 4·RTTVAR), unless `adaptive_timeout` is off.
+    pub min_rpc_timeout: Duration,
+    /// Adapt the wait to measured round trips; off, every wait is `rpc_timeout`.
+    pub adaptive_timeout: bool,
     /// Retransmissions of an unanswered request before it counts as failed.
     pub rpc_retries: u8,
     /// Consecutive failures after which a contact is evicted.
@@ -64,6 +74,12 @@ pub struct KademliaConfig {
     pub max_stored_values: usize,
     /// The hash that maps names to keys.
     pub hash: HashAlg,
+    /// Recursive lookups: hops after which a request is stopped and reported
+    /// as looping.
+    pub max_hops: u8,
+    /// Recursive lookups: how long the origin waits for the result before it
+    /// looks the target up iteratively instead.
+    pub recursive_timeout: Duration,
 }
 
 impl Default for KademliaConfig {
@@ -73,6 +89,8 @@ impl Default for KademliaConfig {
             alpha: 3,
             replacement_cache: 8,
             rpc_timeout: Duration::from_secs(2),
+            min_rpc_timeout: Duration::from_millis(200),
+            adaptive_timeout: true,
             rpc_retries: 1,
             stale_after: 5,
             replace_after: 1,
@@ -82,31 +100,21 @@ impl Default for KademliaConfig {
             timer_jitter: 0.1,
             max_stored_values: 65_536,
             hash: HashAlg::Sha1,
+            // OverSim's hopCountMax; 10 s is several round trips plus one
+            // dead hop's timeouts.
+            max_hops: 50,
+            recursive_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// A parameter outside its valid range.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("kademlia.{field} = {value} is invalid: {expected}")]
-pub struct ConfigError {
-    /// The parameter's name.
-    pub field: &'static str,
-    /// Its value, as text.
-    pub value: String,
-    /// What is allowed.
-    pub expected: &'static str,
-}
+pub use crate::config::ConfigError;
 
 impl KademliaConfig {
     /// Checks every parameter; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |field, value: &dyn ToString, expected| {
-            Err(ConfigError {
-                field,
-                value: value.to_string(),
-                expected,
-            })
+            Err(ConfigError::new("kademlia", field, value, expected))
         };
         if self.k == 0 || self.k > MAX_CONTACTS {
             return err("k", &self.k, "1 to 64");
@@ -116,6 +124,13 @@ impl KademliaConfig {
         }
         if self.rpc_timeout == Duration::ZERO {
             return err("rpc_timeout", &self.rpc_timeout, "greater than zero");
+        }
+        if self.min_rpc_timeout == Duration::ZERO || self.min_rpc_timeout > self.rpc_timeout {
+            return err(
+                "min_rpc_timeout",
+                &self.min_rpc_timeout,
+                "greater than zero and at most rpc_timeout",
+            );
         }
         if self.stale_after == 0 || self.replace_after == 0 {
             return err(
@@ -135,6 +150,16 @@ impl KademliaConfig {
         }
         if !(0.0..1.0).contains(&self.timer_jitter) {
             return err("timer_jitter", &self.timer_jitter, "a fraction in [0, 1)");
+        }
+        if self.max_hops == 0 {
+            return err("max_hops", &self.max_hops, "1 to 255");
+        }
+        if self.recursive_timeout == Duration::ZERO {
+            return err(
+                "recursive_timeout",
+                &self.recursive_timeout,
+                "greater than zero",
+            );
         }
         Ok(())
     }
@@ -167,6 +192,8 @@ struct LookupState {
     list: Shortlist,
     stats: RequestStats,
     values: Option<(Vec<Vec<u8>>, u8)>,
+    /// The route id while a recursive attempt is outstanding.
+    route: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -184,10 +211,14 @@ enum RpcFor {
     Store(RequestId),
     Check(usize),
     Join(RequestId),
+    /// A recursive request forwarded to a next hop (key into `forwards`).
+    Forward(u64),
 }
 
 #[derive(Clone, Debug)]
 struct Pending {
+    sent: Instant,
+    retried: bool,
     dst: Addr,
     to: Option<NodeId>,
     request: Body,
@@ -232,6 +263,15 @@ pub struct Kademlia {
     events: VecDeque<Event>,
     requests_sent: u64,
     request_timeouts: u64,
+    rtt: RttEstimator,
+    /// Recursive lookups this node originated: route id → lookup.
+    routes: BTreeMap<u64, RequestId>,
+    route_timers: TimerQueue<u64>,
+    /// Recursive requests being forwarded, until the next hop acknowledges.
+    forwards: BTreeMap<u64, Forwarding>,
+    next_forward: u64,
+    recent: RecentRoutes,
+    loops_detected: u64,
 }
 
 impl Kademlia {
@@ -241,6 +281,7 @@ impl Kademlia {
         let mut rng = NodeRng::seed_from_u64(seed);
         let next_txid = rng.random::<u64>() >> 1;
         let table = RoutingTable::new(id, cfg.k, cfg.replacement_cache);
+        let rtt = RttEstimator::new(cfg.min_rpc_timeout, cfg.rpc_timeout);
         Kademlia {
             cfg,
             id,
@@ -263,7 +304,21 @@ impl Kademlia {
             events: VecDeque::new(),
             requests_sent: 0,
             request_timeouts: 0,
+            rtt,
+            routes: BTreeMap::new(),
+            route_timers: TimerQueue::default(),
+            forwards: BTreeMap::new(),
+            next_forward: 0,
+            recent: RecentRoutes::default(),
+            loops_detected: 0,
         }
+    }
+
+    /// A transaction id no request uses (for recursive route ids).
+    fn fresh_txid(&mut self) -> u64 {
+        let t = self.next_txid;
+        self.next_txid = self.next_txid.wrapping_add(1);
+        t
     }
 
     /// The configuration this node runs with.
@@ -319,6 +374,8 @@ impl Kademlia {
         self.pending.insert(
             txid,
             Pending {
+                sent: now,
+                retried: false,
                 dst,
                 to,
                 request,
@@ -326,7 +383,16 @@ impl Kademlia {
                 retries_left: self.cfg.rpc_retries,
             },
         );
-        self.rpc_timers.schedule(now + self.cfg.rpc_timeout, txid);
+        self.rpc_timers.schedule(now + self.rpc_timeout(), txid);
+    }
+
+    /// How long to wait for a reply now.
+    fn rpc_timeout(&self) -> Duration {
+        if self.cfg.adaptive_timeout {
+            self.rtt.timeout()
+        } else {
+            self.cfg.rpc_timeout
+        }
     }
 
     fn count_message(&mut self, purpose: RpcFor) {
@@ -387,6 +453,7 @@ impl Kademlia {
                 list,
                 stats,
                 values: None,
+                route: None,
             },
         );
         self.drive(now, id);
@@ -396,6 +463,9 @@ impl Kademlia {
         let Some(l) = self.lookups.get_mut(&id) else {
             return;
         };
+        if l.route.is_some() {
+            return; // waiting for a recursive result
+        }
         let get = matches!(l.purpose, Purpose::Get);
         let target = l.list.target();
         let mut queries = Vec::new();
@@ -623,12 +693,33 @@ impl Kademlia {
                     && self.apply_store(now, *key, value.clone(), *ttl_secs);
                 Body::StoreAck { stored }
             }
+            Body::Route {
+                route_id,
+                origin,
+                key,
+                sent,
+                path,
+            } => {
+                self.send(from, Message::new(msg.txid, self.id, Body::RouteAck));
+                let (route_id, origin, key, sent) = (*route_id, *origin, *key, *sent);
+                let path = path.clone();
+                return self.on_route(now, route_id, origin, key, sent, &path);
+            }
             _ => return,
         };
         self.send(from, Message::new(msg.txid, self.id, reply));
     }
 
     fn on_response(&mut self, now: Instant, from: Addr, msg: Message) {
+        if let Body::RouteResult {
+            hops,
+            sent,
+            loop_detected,
+            contacts,
+        } = msg.body
+        {
+            return self.on_route_result(now, msg.txid, hops, sent, loop_detected, contacts);
+        }
         let Some(p) = self.pending.get(&msg.txid) else {
             return;
         };
@@ -638,6 +729,9 @@ impl Kademlia {
         let Some(p) = self.pending.remove(&msg.txid) else {
             return;
         };
+        if !p.retried {
+            self.rtt.sample(now - p.sent);
+        }
         match (p.purpose, msg.body) {
             (RpcFor::Lookup(id), body) => {
                 let Some(l) = self.lookups.get_mut(&id) else {
@@ -672,6 +766,9 @@ impl Kademlia {
                 }
             }
             (RpcFor::Check(bucket), _) => self.table.check_done(bucket),
+            (RpcFor::Forward(f), _) => {
+                self.forwards.remove(&f);
+            }
             (RpcFor::Join(id), Body::Pong { .. }) => {
                 if let Some(j) = self.join.as_mut()
                     && !j.lookup_started
@@ -690,11 +787,25 @@ impl Kademlia {
         };
         if p.retries_left > 0 {
             p.retries_left -= 1;
-            let (dst, purpose, body) = (p.dst, p.purpose, p.request.clone());
+            p.retried = true;
+            crate::recursive::count_resend(&mut p.request);
+            if let RpcFor::Forward(f) = p.purpose
+                && let Some(fw) = self.forwards.get_mut(&f)
+            {
+                fw.sent = fw.sent.saturating_add(1);
+            }
+            let (dst, to, purpose, body) = (p.dst, p.to, p.purpose, p.request.clone());
             self.send(dst, Message::new(txid, self.id, body));
             self.requests_sent += 1;
             self.count_message(purpose);
-            self.rpc_timers.schedule(now + self.cfg.rpc_timeout, txid);
+            self.rpc_timers.schedule(now + self.rpc_timeout(), txid);
+            // The lookup stops waiting for it but still takes a late answer.
+            if let (RpcFor::Lookup(id), Some(to)) = (purpose, to)
+                && let Some(l) = self.lookups.get_mut(&id)
+            {
+                l.list.stalled(&to);
+                self.drive(now, id);
+            }
             return;
         }
         let Some(p) = self.pending.remove(&txid) else {
@@ -728,6 +839,17 @@ impl Kademlia {
                 }
             }
             RpcFor::Check(bucket) => self.table.check_done(bucket),
+            RpcFor::Forward(f) => {
+                // The origin's own first hop failing counts against its request.
+                if let Some(fw) = self.forwards.get(&f)
+                    && fw.origin.id == self.id
+                    && let Some(id) = self.routes.get(&fw.route_id)
+                    && let Some(l) = self.lookups.get_mut(id)
+                {
+                    l.stats.timeouts += 1;
+                }
+                self.forward(now, f)
+            }
             RpcFor::Join(id) => {
                 if let Some(j) = self.join.as_mut() {
                     j.pings_outstanding -= 1;
@@ -823,6 +945,8 @@ impl Protocol for Kademlia {
             _ => self.on_response(now, from, msg),
         }
         self.rpc_timers.prune(|t| self.pending.contains_key(t));
+        let routes = &self.routes;
+        self.route_timers.prune(|r| routes.contains_key(r));
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -832,6 +956,11 @@ impl Protocol for Kademlia {
         while let Some(txid) = self.rpc_timers.pop_due(now) {
             self.on_rpc_timeout(now, txid);
         }
+        while let Some(route_id) = self.route_timers.pop_due(now) {
+            self.on_route_timeout(now, route_id);
+        }
+        let routes = &self.routes;
+        self.route_timers.prune(|r| routes.contains_key(r));
         if self.next_maintenance <= now {
             self.maintain(now);
         }
@@ -872,11 +1001,25 @@ impl Protocol for Kademlia {
                 self.batches.clear();
                 self.pending.clear();
                 self.rpc_timers.clear();
+                self.routes.clear();
+                self.route_timers.clear();
+                self.forwards.clear();
                 self.next_maintenance = Instant::NEVER;
                 self.store_deadline = None;
                 Ok(self.new_request())
             }
-            Command::Lookup { target } => {
+            Command::Lookup {
+                target,
+                mode: RoutingMode::Recursive,
+            } => {
+                let id = self.new_request();
+                self.start_recursive(now, target, id);
+                Ok(id)
+            }
+            Command::Lookup {
+                target,
+                mode: RoutingMode::Iterative,
+            } => {
                 let id = self.new_request();
                 self.start_lookup(now, Purpose::Lookup, target, id);
                 Ok(id)
@@ -942,7 +1085,14 @@ impl Protocol for Kademlia {
     }
 
     fn poll_timeout(&self) -> Option<Deadline> {
-        let rpc = self.rpc_timers.peek().map(|(at, _)| Deadline {
+        let rpc = [
+            self.rpc_timers.peek().map(|(at, _)| at),
+            self.route_timers.peek().map(|(at, _)| at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| Deadline {
             at,
             reason: TimerReason::RpcTimeout,
         });
@@ -971,11 +1121,11 @@ impl Protocol for Kademlia {
             requests_sent: self.requests_sent,
             request_timeouts: self.request_timeouts,
             active_lookups: self.lookups.len(),
+            loops_detected: self.loops_detected,
         }
     }
 }
 
 fn is_request(k: crate::wire::MsgKind) -> bool {
-    use crate::wire::MsgKind::*;
-    matches!(k, Ping | FindNode | FindValue | Store)
+    k.is_request()
 }

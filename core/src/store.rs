@@ -1,4 +1,8 @@
 //! Values held by a node: multi-valued keys with expiry and republish times.
+//!
+//! Shared by every DHT, so put, get and remove mean the same in each: a key
+//! holds a set of values, each with its own expiry; storing an existing value
+//! again refreshes it (the later expiry wins); a TTL of zero removes one value.
 
 use crate::id::NodeId;
 use crate::time::Instant;
@@ -67,6 +71,13 @@ impl ValueStore {
         }
         self.count -= removed;
         removed > 0
+    }
+
+    /// Every stored value with its key and expiry, in key order.
+    pub fn entries(&self) -> impl Iterator<Item = (NodeId, &Stored)> {
+        self.map
+            .iter()
+            .flat_map(|(k, values)| values.iter().map(move |s| (*k, s)))
     }
 
     pub fn get(&self, key: &NodeId, max: usize) -> Vec<Vec<u8>> {

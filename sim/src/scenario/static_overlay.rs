@@ -2,37 +2,28 @@
 //! workload of lookups and puts runs, each put read back from another node.
 //! Results are judged against the brute-force [`Oracle`].
 
+use super::{Progress, hook, judge, unhook};
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions, StaticWorkload, invalid};
+use crate::dht::DhtNode;
 use crate::engine::{Driver, Sim};
-use crate::network::{Network, addr_of, index_of};
+use crate::network::{Network, addr_of};
 use crate::oracle::Oracle;
 use crate::records::{LookupRecord, PutRecord, RunOutput};
 use peerlab_core::kademlia::{Kademlia, KademliaConfig};
+use peerlab_core::protocol::RoutingMode;
 use peerlab_core::rng::{NodeRng, derive_seed};
 use peerlab_core::{Command, Duration, Event, Instant, NodeId, RequestId};
 use rand::{RngExt, SeedableRng};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Progress of a running simulation.
-#[derive(Clone, Copy, Debug)]
-pub struct Progress {
-    /// Simulated time reached, in seconds.
-    pub sim_time_s: f64,
-    /// Simulated time at which the run ends, in seconds.
-    pub end_time_s: f64,
-    /// Events processed so far.
-    pub events: u64,
-}
+/// Time after the last planned request for every retry of every hop to finish.
+const DRAIN: Duration = Duration::from_secs(60);
 
 const HOOK_JOIN: u64 = 1;
 const HOOK_LOOKUP: u64 = 2;
 const HOOK_PUT: u64 = 3;
 const HOOK_GET: u64 = 4;
-
-fn hook(kind: u64, index: u64) -> u64 {
-    (kind << 56) | index
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Waiting {
@@ -57,7 +48,8 @@ struct PlannedPut {
 }
 
 struct StaticDriver {
-    k: usize,
+    replication: usize,
+    mode: RoutingMode,
     oracle: Option<Oracle>,
     lookups: Vec<PlannedLookup>,
     puts: Vec<PlannedPut>,
@@ -68,30 +60,28 @@ struct StaticDriver {
 }
 
 impl StaticDriver {
-    fn issue(&mut self, sim: &mut Sim<Kademlia>, node: u32, cmd: Command, w: Waiting) {
+    fn issue<D: DhtNode>(&mut self, sim: &mut Sim<D>, node: u32, cmd: Command, w: Waiting) {
         if let Ok(r) = sim.command(node, cmd) {
             self.waiting.insert((node, r), w);
         }
     }
 }
 
-impl Driver<Kademlia> for StaticDriver {
-    fn on_hook(&mut self, sim: &mut Sim<Kademlia>, tag: u64) {
-        let i = (tag & ((1 << 56) - 1)) as usize;
-        match tag >> 56 {
+impl<D: DhtNode> Driver<D> for StaticDriver {
+    fn on_hook(&mut self, sim: &mut Sim<D>, tag: u64) {
+        let (kind, i) = unhook(tag);
+        match kind {
             HOOK_JOIN => {
                 let bootstrap = if i == 0 { vec![] } else { vec![addr_of(0)] };
                 self.issue(sim, i as u32, Command::Join { bootstrap }, Waiting::Join);
             }
             HOOK_LOOKUP => {
                 let l = &self.lookups[i];
-                let (origin, key) = (l.origin, l.key);
-                self.issue(
-                    sim,
-                    origin,
-                    Command::Lookup { target: key },
-                    Waiting::Lookup(i),
-                );
+                let cmd = Command::Lookup {
+                    target: l.key,
+                    mode: self.mode,
+                };
+                self.issue(sim, l.origin, cmd, Waiting::Lookup(i));
             }
             HOOK_PUT => {
                 let p = &self.puts[i];
@@ -100,37 +90,34 @@ impl Driver<Kademlia> for StaticDriver {
                     value: p.value.clone(),
                     ttl_secs: u32::MAX,
                 };
-                let origin = p.origin;
-                self.put_rows[i].put_origin = origin;
-                self.issue(sim, origin, cmd, Waiting::Put(i));
+                self.issue(sim, p.origin, cmd, Waiting::Put(i));
             }
             HOOK_GET => {
                 let p = &self.puts[i];
-                let (key, origin) = (p.key, p.get_origin);
                 if let Some(o) = &self.oracle {
-                    let holders = o.closest(&key, self.k, |n| sim.is_up(n));
+                    let holders =
+                        o.responsible(D::METRIC, &p.key, self.replication, |n| sim.is_up(n));
                     self.put_rows[i].replicas_on_closest = holders
                         .iter()
-                        .filter(|&&n| sim.node(n).stored(&key).contains(&p.value))
+                        .filter(|&&n| sim.node(n).holds(&p.key, &p.value))
                         .count() as u32;
                 }
+                let (key, origin) = (p.key, p.get_origin);
                 self.issue(sim, origin, Command::Get { key }, Waiting::Get(i));
             }
             _ => {}
         }
     }
 
-    fn on_event(&mut self, sim: &mut Sim<Kademlia>, node: u32, event: Event) {
-        let (id, done) = match &event {
-            Event::Joined { id, .. } | Event::JoinFailed { id } => (*id, true),
-            Event::LookupDone { id, .. }
+    fn on_event(&mut self, sim: &mut Sim<D>, node: u32, event: Event) {
+        let id = match &event {
+            Event::Joined { id, .. }
+            | Event::JoinFailed { id }
+            | Event::LookupDone { id, .. }
             | Event::GetDone { id, .. }
-            | Event::StoreDone { id, .. } => (*id, true),
-            _ => (RequestId(0), false),
+            | Event::StoreDone { id, .. } => *id,
+            _ => return,
         };
-        if !done {
-            return;
-        }
         let Some(w) = self.waiting.remove(&(node, id)) else {
             return;
         };
@@ -139,23 +126,15 @@ impl Driver<Kademlia> for StaticDriver {
             (Waiting::Lookup(i), Event::LookupDone { closest, stats, .. }) => {
                 let l = &self.lookups[i];
                 let (success, fraction) = match &self.oracle {
-                    Some(o) => {
-                        let truth = o.closest(&l.key, self.k, |n| n != l.origin && sim.is_up(n));
-                        let found: Vec<u32> = closest
-                            .iter()
-                            .filter_map(|c| index_of(c.addr, sim.len()))
-                            .collect();
-                        let hits = truth.iter().filter(|t| found.contains(t)).count();
-                        let success = !truth.is_empty() && found.first() == truth.first();
-                        (
-                            success,
-                            if truth.is_empty() {
-                                1.0
-                            } else {
-                                hits as f64 / truth.len() as f64
-                            },
-                        )
-                    }
+                    Some(o) => judge::<D>(
+                        o,
+                        sim.len(),
+                        l.origin,
+                        &l.key,
+                        self.replication,
+                        &closest,
+                        |n| sim.is_up(n),
+                    ),
                     None => (false, 0.0),
                 };
                 self.lookup_rows[i] = Some(LookupRecord {
@@ -168,6 +147,7 @@ impl Driver<Kademlia> for StaticDriver {
                     latency_ms: (stats.finished - stats.started).as_millis_f64(),
                     messages: stats.messages,
                     timeouts: stats.timeouts,
+                    measured: true,
                 });
             }
             (Waiting::Put(i), Event::StoreDone { replicas, .. }) => {
@@ -188,10 +168,7 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
-/// Runs the static-overlay scenario with Kademlia nodes.
-///
-/// Node ids, join times and the workload are drawn from separate streams
-/// derived from `seed`, so changing the workload never changes the overlay.
+/// Runs the static-overlay scenario with Kademlia nodes and iterative lookups.
 pub fn run_static_kademlia(
     net: &NetworkConfig,
     work: &StaticWorkload,
@@ -200,10 +177,26 @@ pub fn run_static_kademlia(
     seed: u64,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RunOutput, InvalidConfig> {
+    run_static::<Kademlia>(net, work, opts, kad, RoutingMode::Iterative, seed, progress)
+}
+
+/// Runs the static-overlay scenario with nodes of DHT `D`, routing the
+/// workload's lookups in `mode`.
+///
+/// Node ids, join times and the workload are drawn from separate streams
+/// derived from `seed`, so changing the workload never changes the overlay.
+pub fn run_static<D: DhtNode>(
+    net: &NetworkConfig,
+    work: &StaticWorkload,
+    opts: &SimOptions,
+    dht: D::Config,
+    mode: RoutingMode,
+    seed: u64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RunOutput, InvalidConfig> {
     net.validate()?;
     work.validate()?;
-    kad.validate()
-        .map_err(|e| invalid(&format!("dht.kademlia.{}", e.field), e.value, e.expected))?;
+    D::validate(&dht)?;
     if (work.puts > 0 || work.lookups > 0) && net.nodes < 2 {
         return Err(invalid(
             "network.nodes",
@@ -212,15 +205,15 @@ pub fn run_static_kademlia(
         ));
     }
     let n = net.nodes;
-    let k = kad.k;
-    let cfg = Arc::new(kad);
+    let replication = D::replication(&dht);
+    let cfg = Arc::new(dht);
 
     let mut id_rng = NodeRng::seed_from_u64(derive_seed(seed, "node-ids", 0));
     let ids: Vec<NodeId> = (0..n).map(|_| NodeId::random(&mut id_rng)).collect();
-    let nodes: Vec<Kademlia> = (0..n)
+    let nodes: Vec<D> = (0..n)
         .map(|i| {
-            Kademlia::new(
-                cfg.clone(),
+            D::build(
+                &cfg,
                 ids[i as usize],
                 addr_of(i),
                 derive_seed(seed, "node", i as u64),
@@ -231,15 +224,13 @@ pub fn run_static_kademlia(
 
     // Joins: node 0 founds the overlay at time zero, the rest join through it.
     let mut join_rng = NodeRng::seed_from_u64(derive_seed(seed, "joins", 0));
-    let join_at = (0..n).map(|i| {
-        if i == 0 {
-            Instant::ZERO
+    for i in 0..n {
+        let at = if i == 0 {
+            0.0
         } else {
-            Instant::ZERO + secs(join_rng.random::<f64>() * work.join_window_s)
-        }
-    });
-    for (i, at) in join_at.enumerate() {
-        sim.schedule_hook(at, hook(HOOK_JOIN, i as u64));
+            join_rng.random::<f64>() * work.join_window_s
+        };
+        sim.schedule_hook(Instant::ZERO + secs(at), hook(HOOK_JOIN, i as u64));
     }
 
     let start = Instant::ZERO + secs(work.join_window_s + work.settle_s);
@@ -275,29 +266,30 @@ pub fn run_static_kademlia(
         sim.schedule_hook(get_at, hook(HOOK_GET, j as u64));
         end = end.max(get_at);
     }
-    // Let the last requests finish: every retry of every hop fits in this margin.
-    end += Duration::from_micros(cfg.rpc_timeout.as_micros() * (cfg.rpc_retries as u64 + 1) * 8);
+    end += DRAIN;
 
+    let put_rows = puts
+        .iter()
+        .map(|p| PutRecord {
+            time_s: p.at.as_secs_f64(),
+            key: p.key,
+            put_origin: p.origin,
+            replicas: 0,
+            replicas_on_closest: 0,
+            get_origin: p.get_origin,
+            found: false,
+            get_hops: 0,
+            get_latency_ms: f64::NAN,
+        })
+        .collect();
     let mut driver = StaticDriver {
-        k,
-        oracle: (!opts.no_oracle).then(|| Oracle::new(ids.clone())),
-        put_rows: puts
-            .iter()
-            .map(|p| PutRecord {
-                time_s: p.at.as_secs_f64(),
-                key: p.key,
-                put_origin: p.origin,
-                replicas: 0,
-                replicas_on_closest: 0,
-                get_origin: p.get_origin,
-                found: false,
-                get_hops: 0,
-                get_latency_ms: f64::NAN,
-            })
-            .collect(),
+        replication,
+        mode,
+        oracle: (!opts.no_oracle).then(|| Oracle::new(ids)),
         lookup_rows: vec![None; lookups.len()],
         lookups,
         puts,
+        put_rows,
         waiting: BTreeMap::new(),
         joined: 0,
     };
@@ -330,6 +322,7 @@ pub fn run_static_kademlia(
                 latency_ms: f64::NAN,
                 messages: 0,
                 timeouts: 0,
+                measured: true,
             })
         })
         .collect();
@@ -343,5 +336,6 @@ pub fn run_static_kademlia(
         dropped: sim.dropped(),
         sim_time_s: sim.now().as_secs_f64(),
         joined: driver.joined,
+        measurement: None,
     })
 }

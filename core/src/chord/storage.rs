@@ -1,0 +1,280 @@
+//! Values: put, get and remove on the key's successor and its replicas,
+//! replica upkeep, and handing keys to a new predecessor.
+
+use super::maintenance::remaining_secs;
+use super::ring::in_half_open;
+use super::{Chord, Fetch, Purpose, RpcFor, StoreBatch};
+use crate::id::NodeId;
+use crate::protocol::{Deadline, Event, RequestId, RequestStats, TimerReason};
+use crate::time::{Duration, Instant};
+use crate::wire::{Body, Contact};
+
+/// A get stops after this many replicas answered without values (a missing
+/// key should not cost r requests; a replica that lags behind is covered).
+const EMPTY_ANSWERS_BEFORE_GIVING_UP: u8 = 2;
+
+impl Chord {
+    /// Stores (ttl > 0) or removes (ttl = 0) a value held for the overlay.
+    pub(super) fn apply_store(
+        &mut self,
+        now: Instant,
+        key: NodeId,
+        value: Vec<u8>,
+        ttl_secs: u32,
+    ) -> bool {
+        let ok = if ttl_secs == 0 {
+            self.store.remove(&key, &value);
+            true
+        } else {
+            let expires = now + Duration::from_secs(ttl_secs as u64);
+            let republish = now + self.jittered(self.cfg.republish_interval);
+            self.store
+                .insert(key, value, expires, republish, self.cfg.max_stored_values)
+        };
+        self.update_store_deadline();
+        ok
+    }
+
+    pub(super) fn update_store_deadline(&mut self) {
+        let (expiry, republish) = self.store.next_deadlines();
+        let publish = self.published.values().map(|p| p.next).min();
+        let candidates = [
+            expiry.map(|at| Deadline {
+                at,
+                reason: TimerReason::Expiry,
+            }),
+            republish.map(|at| Deadline {
+                at,
+                reason: TimerReason::Republish,
+            }),
+            publish.map(|at| Deadline {
+                at,
+                reason: TimerReason::Republish,
+            }),
+        ];
+        self.store_deadline = candidates.into_iter().flatten().min();
+    }
+
+    pub(super) fn publisher_period(&mut self, ttl_secs: u32) -> Duration {
+        let cap = Duration::from_secs(ttl_secs as u64).mul_f64(0.8);
+        let d = self
+            .cfg
+            .publisher_republish
+            .min(cap)
+            .max(Duration::from_secs(1));
+        self.jittered(d)
+    }
+
+    /// Puts (or removes) `value` on the first `replicas` nodes of a lookup result.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn store_batch(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        key: NodeId,
+        closest: &[Contact],
+        value: Vec<u8>,
+        ttl_secs: u32,
+        report: bool,
+        stats: RequestStats,
+    ) {
+        let mut acked = 0;
+        let mut remote = Vec::new();
+        for c in closest.iter().take(self.cfg.replicas) {
+            if c.id == self.id {
+                acked += u32::from(self.apply_store(now, key, value.clone(), ttl_secs));
+            } else {
+                remote.push(*c);
+            }
+        }
+        self.batches.insert(
+            id,
+            StoreBatch {
+                key,
+                outstanding: remote.len() as u32,
+                acked,
+                stats,
+                report,
+            },
+        );
+        for c in &remote {
+            let body = Body::Store {
+                key,
+                value: value.clone(),
+                ttl_secs,
+            };
+            self.request(now, *c, body, RpcFor::Store(id));
+        }
+        if remote.is_empty() {
+            self.finish_batch(now, id);
+        }
+    }
+
+    pub(super) fn on_store_ack(&mut self, now: Instant, id: RequestId, stored: bool) {
+        if let Some(b) = self.batches.get_mut(&id) {
+            b.acked += u32::from(stored);
+            b.outstanding = b.outstanding.saturating_sub(1);
+            if b.outstanding == 0 {
+                self.finish_batch(now, id);
+            }
+        }
+    }
+
+    fn finish_batch(&mut self, now: Instant, id: RequestId) {
+        if let Some(mut b) = self.batches.remove(&id)
+            && b.report
+        {
+            b.stats.finished = now;
+            self.events.push_back(Event::StoreDone {
+                id,
+                key: b.key,
+                replicas: b.acked,
+                stats: b.stats,
+            });
+        }
+    }
+
+    /// Reads `key` from the replicas of a lookup result, most responsible first.
+    pub(super) fn start_fetch(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        key: NodeId,
+        closest: Vec<Contact>,
+        hops: u32,
+        stats: RequestStats,
+    ) {
+        let remaining = closest.into_iter().take(self.cfg.replicas).collect();
+        self.fetches.insert(
+            id,
+            Fetch {
+                key,
+                remaining,
+                empty: 0,
+                hops,
+                stats,
+            },
+        );
+        self.fetch_next(now, id);
+    }
+
+    /// Asks the next replica, or ends the get.
+    pub(super) fn fetch_next(&mut self, now: Instant, id: RequestId) {
+        loop {
+            let Some(f) = self.fetches.get_mut(&id) else {
+                return;
+            };
+            if f.empty >= EMPTY_ANSWERS_BEFORE_GIVING_UP {
+                return self.finish_fetch(now, id, Vec::new(), 1);
+            }
+            let Some(c) = f.remaining.pop_front() else {
+                return self.finish_fetch(now, id, Vec::new(), 1);
+            };
+            if c.id != self.id {
+                let key = f.key;
+                return self.request(now, c, Body::FindValue { key }, RpcFor::Fetch(id));
+            }
+            let values = self.store.get(&f.key, crate::wire::MAX_VALUES);
+            if !values.is_empty() {
+                return self.finish_fetch(now, id, values, 0);
+            }
+            f.empty += 1;
+        }
+    }
+
+    pub(super) fn on_values(&mut self, now: Instant, id: RequestId, values: Vec<Vec<u8>>) {
+        if !values.is_empty() {
+            return self.finish_fetch(now, id, values, 1);
+        }
+        if let Some(f) = self.fetches.get_mut(&id) {
+            f.empty += 1;
+        }
+        self.fetch_next(now, id);
+    }
+
+    /// Ends a get; `extra_hops` is 1 when the values (or the last answer)
+    /// came from a remote replica.
+    fn finish_fetch(&mut self, now: Instant, id: RequestId, values: Vec<Vec<u8>>, extra_hops: u32) {
+        let Some(mut f) = self.fetches.remove(&id) else {
+            return;
+        };
+        f.stats.finished = now;
+        f.stats.hops = f.hops + extra_hops;
+        self.events.push_back(Event::GetDone {
+            id,
+            key: f.key,
+            values,
+            stats: f.stats,
+        });
+    }
+
+    /// Sends `to` copies of the held values whose keys lie in (`from`, `upto`].
+    pub(super) fn hand_over(&mut self, now: Instant, to: Contact, from: &NodeId, upto: &NodeId) {
+        let ring = self.ring;
+        let values: Vec<Body> = self
+            .store
+            .entries()
+            .filter(|(key, _)| in_half_open(&ring.position(key), from, upto))
+            .filter_map(|(key, s)| {
+                Some(Body::Store {
+                    key,
+                    value: s.value.clone(),
+                    ttl_secs: remaining_secs(s.expires, now)?,
+                })
+            })
+            .collect();
+        for body in values {
+            self.request(now, to, body, RpcFor::Handoff);
+        }
+    }
+
+    /// Expires values; pushes the ones this node is responsible for to its
+    /// replicas; republishes the values this node published.
+    pub(super) fn republish(&mut self, now: Instant) {
+        self.store.expire(now);
+        let next = now + self.jittered(self.cfg.republish_interval);
+        let replicas: Vec<Contact> = self
+            .successors
+            .as_slice()
+            .iter()
+            .take(self.cfg.replicas.saturating_sub(1))
+            .copied()
+            .collect();
+        for (key, value, expires) in self.store.take_due(now, next) {
+            let Some(ttl_secs) = remaining_secs(expires, now) else {
+                continue;
+            };
+            if !self.responsible(&self.ring.position(&key)) {
+                continue;
+            }
+            for c in &replicas {
+                let body = Body::Store {
+                    key,
+                    value: value.clone(),
+                    ttl_secs,
+                };
+                self.request(now, *c, body, RpcFor::Handoff);
+            }
+        }
+        let due: Vec<(NodeId, Vec<u8>, u32)> = self
+            .published
+            .iter()
+            .filter(|(_, p)| p.next <= now)
+            .map(|((k, v), p)| (*k, v.clone(), p.ttl_secs))
+            .collect();
+        for (key, value, ttl_secs) in due {
+            let next = now + self.publisher_period(ttl_secs);
+            if let Some(p) = self.published.get_mut(&(key, value.clone())) {
+                p.next = next;
+            }
+            let id = self.new_request();
+            let purpose = Purpose::Store {
+                value,
+                ttl_secs,
+                report: false,
+            };
+            self.start_lookup(now, purpose, key, id);
+        }
+        self.update_store_deadline();
+    }
+}

@@ -1,0 +1,57 @@
+//! What a scenario needs from a DHT beyond the [`Protocol`] trait: how to
+//! build a node, which nodes should hold a key, and whether one does.
+
+use crate::config::{InvalidConfig, invalid};
+use peerlab_core::kademlia::{Kademlia, KademliaConfig};
+use peerlab_core::{Addr, NodeId, Protocol};
+use std::sync::Arc;
+
+/// How a DHT decides which nodes are responsible for a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// The nodes closest by XOR distance (Kademlia). A lookup never returns
+    /// the node that issued it, so the oracle leaves the origin out.
+    Xor,
+    /// The key's successor on the ring and the nodes after it (Chord). The
+    /// origin may itself be responsible.
+    Ring,
+}
+
+/// A DHT the simulator's scenarios can drive.
+pub trait DhtNode: Protocol + Sized {
+    /// The protocol's parameters, shared by all nodes of a run.
+    type Config: std::fmt::Debug;
+    /// The protocol's name in specs and result tables.
+    const NAME: &'static str;
+    /// How responsibility for a key is defined.
+    const METRIC: Metric;
+
+    /// Checks the parameters; the error names the field by its spec path.
+    fn validate(cfg: &Self::Config) -> Result<(), InvalidConfig>;
+    /// A node with the given id and address, its RNG seeded with `seed`.
+    fn build(cfg: &Arc<Self::Config>, id: NodeId, addr: Addr, seed: u64) -> Self;
+    /// How many nodes should hold each stored value.
+    fn replication(cfg: &Self::Config) -> usize;
+    /// Whether this node holds `value` under `key`.
+    fn holds(&self, key: &NodeId, value: &[u8]) -> bool;
+}
+
+impl DhtNode for Kademlia {
+    type Config = KademliaConfig;
+    const NAME: &'static str = "kademlia";
+    const METRIC: Metric = Metric::Xor;
+
+    fn validate(cfg: &KademliaConfig) -> Result<(), InvalidConfig> {
+        cfg.validate()
+            .map_err(|e| invalid(&format!("dht.kademlia.{}", e.field), e.value, e.expected))
+    }
+    fn build(cfg: &Arc<KademliaConfig>, id: NodeId, addr: Addr, seed: u64) -> Self {
+        Kademlia::new(cfg.clone(), id, addr, seed)
+    }
+    fn replication(cfg: &KademliaConfig) -> usize {
+        cfg.k
+    }
+    fn holds(&self, key: &NodeId, value: &[u8]) -> bool {
+        self.stored(key).iter().any(|v| v == value)
+    }
+}

@@ -1,0 +1,66 @@
+//! Scenarios: a workload planned from seeded streams, driven through the
+//! engine, and judged against the brute-force [`Oracle`](crate::oracle::Oracle).
+//!
+//! - [`static_overlay`]: every node joins, the overlay settles, then lookups
+//!   and puts run; each put is read back from another node.
+//! - [`churn`]: nodes join, leave and fail as a `peerlab-churn` model says,
+//!   while a workload runs; statistics come from the measurement phase.
+
+pub mod churn;
+pub mod static_overlay;
+
+use crate::dht::{DhtNode, Metric};
+use crate::network::index_of;
+use crate::oracle::Oracle;
+use peerlab_core::{Contact, NodeId};
+
+/// Progress of a running simulation.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Simulated time reached, in seconds.
+    pub sim_time_s: f64,
+    /// Simulated time at which the run ends, in seconds.
+    pub end_time_s: f64,
+    /// Events processed so far.
+    pub events: u64,
+}
+
+/// Packs a hook kind and an index into one engine hook tag.
+pub(crate) fn hook(kind: u64, index: u64) -> u64 {
+    (kind << 56) | index
+}
+
+/// Splits a hook tag into its kind and index.
+pub(crate) fn unhook(tag: u64) -> (u64, usize) {
+    (tag >> 56, (tag & ((1 << 56) - 1)) as usize)
+}
+
+/// Judges a lookup result against the oracle: whether its first node is the
+/// one responsible for `key` among live nodes, and what share of the
+/// oracle's `n` responsible nodes it returned.
+pub(crate) fn judge<D: DhtNode>(
+    oracle: &Oracle,
+    nodes: u32,
+    origin: u32,
+    key: &NodeId,
+    n: usize,
+    found: &[Contact],
+    mut live: impl FnMut(u32) -> bool,
+) -> (bool, f64) {
+    let exclude_origin = D::METRIC == Metric::Xor;
+    let truth = oracle.responsible(D::METRIC, key, n, |i| {
+        !(exclude_origin && i == origin) && live(i)
+    });
+    let found: Vec<u32> = found
+        .iter()
+        .filter_map(|c| index_of(c.addr, nodes))
+        .collect();
+    if truth.is_empty() {
+        return (found.is_empty(), 1.0);
+    }
+    let hits = truth.iter().filter(|t| found.contains(t)).count();
+    (
+        found.first() == truth.first(),
+        hits as f64 / truth.len() as f64,
+    )
+}
