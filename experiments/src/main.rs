@@ -1,2 +1,5 @@
-//! The peerlab command line (in progress).
-fn main() {}
+//! The `peerlab` command: see `peerlab --help`.
+
+fn main() -> std::process::ExitCode {
+    peerlab_experiments::cli::main()
+}

@@ -2,6 +2,7 @@
 //! build a node, which nodes should hold a key, and whether one does.
 
 use crate::config::{InvalidConfig, invalid};
+use peerlab_core::chord::{Chord, ChordConfig};
 use peerlab_core::kademlia::{Kademlia, KademliaConfig};
 use peerlab_core::{Addr, NodeId, Protocol};
 use std::sync::Arc;
@@ -34,6 +35,11 @@ pub trait DhtNode: Protocol + Sized {
     fn replication(cfg: &Self::Config) -> usize;
     /// Whether this node holds `value` under `key`.
     fn holds(&self, key: &NodeId, value: &[u8]) -> bool;
+    /// Where the oracle places an id or key: itself, unless the protocol
+    /// works on a narrower identifier space.
+    fn oracle_id(_cfg: &Self::Config, id: &NodeId) -> NodeId {
+        *id
+    }
 }
 
 impl DhtNode for Kademlia {
@@ -53,5 +59,28 @@ impl DhtNode for Kademlia {
     }
     fn holds(&self, key: &NodeId, value: &[u8]) -> bool {
         self.stored(key).iter().any(|v| v == value)
+    }
+}
+
+impl DhtNode for Chord {
+    type Config = ChordConfig;
+    const NAME: &'static str = "chord";
+    const METRIC: Metric = Metric::Ring;
+
+    fn validate(cfg: &ChordConfig) -> Result<(), InvalidConfig> {
+        cfg.validate()
+            .map_err(|e| invalid(&format!("dht.chord.{}", e.field), e.value, e.expected))
+    }
+    fn build(cfg: &Arc<ChordConfig>, id: NodeId, addr: Addr, seed: u64) -> Self {
+        Chord::new(cfg.clone(), id, addr, seed)
+    }
+    fn replication(cfg: &ChordConfig) -> usize {
+        cfg.replicas
+    }
+    fn holds(&self, key: &NodeId, value: &[u8]) -> bool {
+        self.stored(key).iter().any(|v| v == value)
+    }
+    fn oracle_id(cfg: &ChordConfig, id: &NodeId) -> NodeId {
+        cfg.ring_position(id)
     }
 }

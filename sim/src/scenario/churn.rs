@@ -261,11 +261,12 @@ impl<D: DhtNode> Driver<D> for ChurnDriver<D> {
             (Waiting::Lookup(j), Event::LookupDone { closest, stats, .. }) => {
                 let row = &mut self.lookups[j];
                 let joined = &self.joined;
+                let pos = D::oracle_id(&self.cfg, &row.key);
                 let (success, fraction) = judge::<D>(
                     &self.oracle,
                     sim.len(),
                     row.origin,
-                    &row.key,
+                    &pos,
                     self.replication,
                     &closest,
                     |n| joined.contains(n),
@@ -341,9 +342,10 @@ pub fn run_churn<D: DhtNode>(
     sim.schedule_hook(at(phases.measurement_start_s), hook(HOOK_MEASURE_START, 0));
     sim.schedule_hook(at(phases.end_s), hook(HOOK_MEASURE_END, 0));
 
+    let oracle = Oracle::new(ids.iter().map(|id| D::oracle_id(&cfg, id)).collect());
     let mut driver = ChurnDriver::<D> {
         cfg,
-        oracle: Oracle::new(ids.clone()),
+        oracle,
         ids,
         seed,
         mode,

@@ -36,8 +36,9 @@ pub(crate) fn unhook(tag: u64) -> (u64, usize) {
 }
 
 /// Judges a lookup result against the oracle: whether its first node is the
-/// one responsible for `key` among live nodes, and what share of the
-/// oracle's `n` responsible nodes it returned.
+/// one responsible for the key among live nodes, and what share of the
+/// oracle's `n` responsible nodes it returned. `key` is the key's oracle
+/// position ([`DhtNode::oracle_id`]).
 pub(crate) fn judge<D: DhtNode>(
     oracle: &Oracle,
     nodes: u32,

@@ -37,12 +37,16 @@ struct PlannedLookup {
     at: Instant,
     origin: u32,
     key: NodeId,
+    /// The key where the oracle places it.
+    pos: NodeId,
 }
 
 struct PlannedPut {
     at: Instant,
     origin: u32,
     key: NodeId,
+    /// The key where the oracle places it.
+    pos: NodeId,
     value: Vec<u8>,
     get_origin: u32,
 }
@@ -96,7 +100,7 @@ impl<D: DhtNode> Driver<D> for StaticDriver {
                 let p = &self.puts[i];
                 if let Some(o) = &self.oracle {
                     let holders =
-                        o.responsible(D::METRIC, &p.key, self.replication, |n| sim.is_up(n));
+                        o.responsible(D::METRIC, &p.pos, self.replication, |n| sim.is_up(n));
                     self.put_rows[i].replicas_on_closest = holders
                         .iter()
                         .filter(|&&n| sim.node(n).holds(&p.key, &p.value))
@@ -130,7 +134,7 @@ impl<D: DhtNode> Driver<D> for StaticDriver {
                         o,
                         sim.len(),
                         l.origin,
-                        &l.key,
+                        &l.pos,
                         self.replication,
                         &closest,
                         |n| sim.is_up(n),
@@ -236,10 +240,16 @@ pub fn run_static<D: DhtNode>(
     let start = Instant::ZERO + secs(work.join_window_s + work.settle_s);
     let mut lk_rng = NodeRng::seed_from_u64(derive_seed(seed, "workload-lookups", 0));
     let lookups: Vec<PlannedLookup> = (0..work.lookups)
-        .map(|_| PlannedLookup {
-            at: start + secs(lk_rng.random::<f64>() * work.lookup_window_s),
-            origin: lk_rng.random_range(0..n),
-            key: NodeId::random(&mut lk_rng),
+        .map(|_| {
+            let at = start + secs(lk_rng.random::<f64>() * work.lookup_window_s);
+            let origin = lk_rng.random_range(0..n);
+            let key = NodeId::random(&mut lk_rng);
+            PlannedLookup {
+                at,
+                origin,
+                key,
+                pos: D::oracle_id(&cfg, &key),
+            }
         })
         .collect();
     let mut put_rng = NodeRng::seed_from_u64(derive_seed(seed, "workload-puts", 0));
@@ -247,10 +257,13 @@ pub fn run_static<D: DhtNode>(
         .map(|j| {
             let origin = put_rng.random_range(0..n);
             let get_origin = (origin + put_rng.random_range(1..n)) % n;
+            let at = start + secs(put_rng.random::<f64>() * work.lookup_window_s);
+            let key = NodeId::random(&mut put_rng);
             PlannedPut {
-                at: start + secs(put_rng.random::<f64>() * work.lookup_window_s),
+                at,
                 origin,
-                key: NodeId::random(&mut put_rng),
+                key,
+                pos: D::oracle_id(&cfg, &key),
                 value: format!("value-{j}").into_bytes(),
                 get_origin,
             }
@@ -285,7 +298,8 @@ pub fn run_static<D: DhtNode>(
     let mut driver = StaticDriver {
         replication,
         mode,
-        oracle: (!opts.no_oracle).then(|| Oracle::new(ids)),
+        oracle: (!opts.no_oracle)
+            .then(|| Oracle::new(ids.iter().map(|id| D::oracle_id(&cfg, id)).collect())),
         lookup_rows: vec![None; lookups.len()],
         lookups,
         puts,

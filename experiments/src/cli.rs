@@ -1,0 +1,212 @@
+//! The `peerlab` command line.
+//!
+//! ```text
+//! peerlab run SPEC.toml --out DIR [--seed N]
+//! peerlab spec show SPEC.toml
+//! peerlab node run --listen ADDR [--control ADDR] [--bootstrap ADDR]... [--seed N] [--spec SPEC]
+//! peerlab node ctl --control ADDR put KEY VALUE [--ttl S] | get KEY | remove KEY VALUE
+//!                                 | lookup KEY | routes | stats | leave
+//! peerlab bench [--nodes 10000,100000] [--lookups N] [--seed N] [--json]
+//! ```
+//!
+//! Argument errors are reported by clap (naming the argument, exit code 2);
+//! every other failure prints `error: ...` to stderr and exits with 1. Logs go
+//! to stderr, filtered by `RUST_LOG` (default `warn`).
+
+use crate::bench::{self, BenchArgs, BenchChildArgs};
+use crate::error::Error;
+use crate::node_cmd::{self, NodeCtlArgs, NodeRunArgs};
+use crate::spec::Spec;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// peerlab: P2P VoIP overlays, simulated and live, from one sans-IO core.
+#[derive(Parser, Debug)]
+#[command(name = "peerlab", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one experiment from a spec and write its results into a directory.
+    Run {
+        /// The experiment spec (TOML).
+        #[arg(value_name = "SPEC.toml")]
+        spec: PathBuf,
+        /// The result directory (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Seed, overriding the spec's `run.seed`.
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        seed: Option<u64>,
+    },
+    /// Inspect experiment specs.
+    Spec {
+        /// What to do with the spec.
+        #[command(subcommand)]
+        command: SpecCommand,
+    },
+    /// Run a live node, or talk to one.
+    Node {
+        /// What to do.
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Measure simulator speed and memory at several overlay sizes.
+    Bench(BenchArgs),
+    /// One size of `peerlab bench`, run in a child process.
+    #[command(name = "bench-child", hide = true)]
+    BenchChild(BenchChildArgs),
+}
+
+/// `peerlab spec ...`
+#[derive(Subcommand, Debug)]
+pub enum SpecCommand {
+    /// Print the fully resolved spec, every default filled in, as TOML.
+    Show {
+        /// The experiment spec (TOML).
+        #[arg(value_name = "SPEC.toml")]
+        spec: PathBuf,
+    },
+}
+
+/// `peerlab node ...`
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// Run a node over UDP until SIGINT, SIGTERM or `leave`.
+    Run(NodeRunArgs),
+    /// Send a request to a running node's control interface.
+    Ctl(NodeCtlArgs),
+}
+
+/// Executes a parsed command line.
+pub fn execute(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Run { spec, out, seed } => crate::run::run_command(&spec, &out, seed).map(|_| ()),
+        Command::Spec {
+            command: SpecCommand::Show { spec },
+        } => {
+            let text = Spec::load(&spec)?.to_toml()?;
+            print!("{text}");
+            Ok(())
+        }
+        Command::Node {
+            command: NodeCommand::Run(args),
+        } => node_cmd::run(args),
+        Command::Node {
+            command: NodeCommand::Ctl(args),
+        } => node_cmd::ctl(args),
+        Command::Bench(args) => bench::run(args),
+        Command::BenchChild(args) => bench::child(args),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The `peerlab` entry point: parses arguments, runs, and maps failure to
+/// `error: ...` on stderr and a non-zero exit code.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version exit 0; argument errors name the argument, exit 2.
+        Err(e) => e.exit(),
+    };
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_the_documented_forms() {
+        let c =
+            Cli::try_parse_from(["peerlab", "run", "s.toml", "--out", "d", "--seed", "5"]).unwrap();
+        assert!(matches!(c.command, Command::Run { seed: Some(5), .. }));
+        let c = Cli::try_parse_from(["peerlab", "bench", "--nodes", "10,20", "--lookups", "7"])
+            .unwrap();
+        match c.command {
+            Command::Bench(b) => assert_eq!((b.nodes, b.lookups), (vec![10, 20], 7)),
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from(["peerlab", "bench"]).unwrap();
+        match c.command {
+            Command::Bench(b) => assert_eq!(b.nodes, vec![10_000, 100_000]),
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from([
+            "peerlab",
+            "node",
+            "run",
+            "--listen",
+            "127.0.0.1:4000",
+            "--bootstrap",
+            "127.0.0.1:4001",
+            "--bootstrap",
+            "127.0.0.1:4002",
+        ])
+        .unwrap();
+        match c.command {
+            Command::Node {
+                command: NodeCommand::Run(a),
+            } => assert_eq!(a.bootstrap.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from([
+            "peerlab",
+            "node",
+            "ctl",
+            "--control",
+            "127.0.0.1:5000",
+            "put",
+            "alice",
+            "sip:alice@10.0.0.1",
+            "--ttl",
+            "60",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Node {
+                command: NodeCommand::Ctl(NodeCtlArgs {
+                    request: node_cmd::CtlCommand::Put { ttl: Some(60), .. },
+                    ..
+                })
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_address_names_the_argument() {
+        let e =
+            Cli::try_parse_from(["peerlab", "node", "run", "--listen", "localhost:x"]).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("--listen") && m.contains("localhost:x"), "{m}");
+        assert_ne!(e.exit_code(), 0);
+    }
+}

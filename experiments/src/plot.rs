@@ -1,0 +1,408 @@
+//! Figures, drawn with plotters as SVG (for papers) and PNG (for a quick look).
+//!
+//! Text uses DejaVu Sans, compiled into the binary (the `dejavu` crate) and
+//! registered with plotters' `ab_glyph` text renderer, so no system font or
+//! fontconfig is needed. Colours come from the Okabe–Ito palette, which stays
+//! distinguishable under the common forms of colour blindness. Every figure
+//! function takes plain data, so a later `peerlab plot DIR` can redraw from
+//! stored tables without re-simulating.
+
+use crate::error::Error;
+use crate::output::{create_dir, write_atomic_via_path, write_bytes_atomic};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use std::path::Path;
+use std::sync::Once;
+
+/// Okabe–Ito colours, in the order series use them.
+pub mod palette {
+    use plotters::style::RGBColor;
+    /// Blue.
+    pub const BLUE: RGBColor = RGBColor(0x00, 0x72, 0xB2);
+    /// Orange.
+    pub const ORANGE: RGBColor = RGBColor(0xE6, 0x9F, 0x00);
+    /// Vermillion.
+    pub const VERMILLION: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
+    /// Bluish green.
+    pub const GREEN: RGBColor = RGBColor(0x00, 0x9E, 0x73);
+    /// Sky blue.
+    pub const SKY: RGBColor = RGBColor(0x56, 0xB4, 0xE9);
+    /// Reddish purple.
+    pub const PURPLE: RGBColor = RGBColor(0xCC, 0x79, 0xA7);
+    /// Series colours in order.
+    pub const SERIES: [RGBColor; 6] = [BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE];
+}
+
+/// Figure size in pixels (SVG user units and PNG pixels alike).
+pub const SIZE: (u32, u32) = (900, 560);
+const FONT: &str = "sans-serif";
+const CAPTION_PT: u32 = 24;
+const LABEL_PT: u32 = 20;
+const TICK_PT: u32 = 16;
+const LEGEND_PT: u32 = 17;
+
+static FONTS: Once = Once::new();
+
+/// Registers the bundled DejaVu fonts with plotters (once per process).
+pub fn register_fonts() {
+    FONTS.call_once(|| {
+        for family in [FONT, "serif", "DejaVu Sans"] {
+            let _ = register_font(family, FontStyle::Normal, dejavu::sans::regular());
+            let _ = register_font(family, FontStyle::Bold, dejavu::sans::bold());
+            let _ = register_font(family, FontStyle::Oblique, dejavu::sans::oblique());
+            let _ = register_font(family, FontStyle::Italic, dejavu::sans::oblique());
+        }
+        let _ = register_font("monospace", FontStyle::Normal, dejavu::sans_mono::regular());
+    });
+}
+
+/// ⌈log2 n⌉, the hop bound of an n-node Kademlia (0 for n ≤ 1).
+pub fn log2_ceil(n: u64) -> u32 {
+    if n <= 1 {
+        0
+    } else {
+        64 - (n - 1).leading_zeros()
+    }
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// Writes `name.svg` and `name.png` into `dir`, each drawn by `draw`.
+fn save_both(
+    dir: &Path,
+    name: &str,
+    draw_svg: impl Fn(DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult<SVGBackend<'_>>,
+    draw_png: impl Fn(DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult<BitMapBackend<'_>>,
+) -> Result<(), Error> {
+    register_fonts();
+    create_dir(dir)?;
+    let svg_name = format!("{name}.svg");
+    let plot_err = |file: &str| {
+        let file = file.to_string();
+        move |e: String| Error::Plot {
+            name: file,
+            message: e,
+        }
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        draw_svg(root.clone())
+            .map_err(|e| e.to_string())
+            .map_err(plot_err(&svg_name))?;
+        root.present()
+            .map_err(|e| e.to_string())
+            .map_err(plot_err(&svg_name))?;
+    }
+    write_bytes_atomic(&dir.join(&svg_name), svg.as_bytes())?;
+    let png_name = format!("{name}.png");
+    write_atomic_via_path(&dir.join(&png_name), |tmp| {
+        let root = BitMapBackend::new(tmp, SIZE).into_drawing_area();
+        draw_png(root.clone())
+            .map_err(|e| e.to_string())
+            .map_err(plot_err(&png_name))?;
+        root.present()
+            .map_err(|e| e.to_string())
+            .map_err(plot_err(&png_name))
+    })
+}
+
+/// What the hop-count figure shows.
+#[derive(Clone, Debug)]
+pub struct HopsFigure {
+    /// Caption above the plot.
+    pub title: String,
+    /// Hops of each lookup.
+    pub hops: Vec<u32>,
+    /// Overlay size N, for the ⌈log2 N⌉ bound.
+    pub nodes: u64,
+}
+
+fn draw_hops<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &HopsFigure) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let bound = log2_ceil(fig.nodes);
+    let max_hop = fig.hops.iter().copied().max().unwrap_or(0).max(bound);
+    let mut counts = vec![0u64; max_hop as usize + 1];
+    for &h in &fig.hops {
+        counts[h as usize] += 1;
+    }
+    let n = fig.hops.len().max(1) as f64;
+    let share: Vec<f64> = counts.iter().map(|&c| 100.0 * c as f64 / n).collect();
+    let mean = if fig.hops.is_empty() {
+        0.0
+    } else {
+        fig.hops.iter().map(|&h| h as f64).sum::<f64>() / n
+    };
+    // The legend sits in headroom above the tallest bar; the marker lines
+    // stop below it, so nothing is hidden behind the legend.
+    let top = share.iter().copied().fold(0.0, f64::max).max(1.0);
+    let line_top = top * 1.08;
+    let y_max = top * 1.5;
+    let x_range = -0.6..max_hop as f64 + 0.6;
+
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&fig.title, (FONT, CAPTION_PT))
+        .margin(18)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x_range, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(max_hop as usize + 2)
+        .x_label_formatter(&|x| {
+            if (x - x.round()).abs() < 1e-9 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .x_desc("hops per lookup")
+        .y_desc("share of lookups (%)")
+        .axis_desc_style((FONT, LABEL_PT))
+        .label_style((FONT, TICK_PT))
+        .max_light_lines(1)
+        .light_line_style(RGBColor(0xEE, 0xEE, 0xEE))
+        .draw()?;
+
+    let bar = palette::BLUE;
+    chart
+        .draw_series(share.iter().enumerate().map(|(h, &s)| {
+            Rectangle::new([(h as f64 - 0.38, 0.0), (h as f64 + 0.38, s)], bar.filled())
+        }))?
+        .label(format!("lookups (n = {})", fig.hops.len()))
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], bar.filled()));
+    let mean_style = palette::ORANGE.stroke_width(4);
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(mean, 0.0), (mean, line_top)],
+            12,
+            6,
+            mean_style,
+        ))?
+        .label(format!("mean = {mean:.2} hops"))
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], mean_style));
+    let bound_style = palette::VERMILLION.stroke_width(3);
+    chart
+        .draw_series(LineSeries::new(
+            [(bound as f64, 0.0), (bound as f64, line_top)],
+            bound_style,
+        ))?
+        .label(format!("⌈log₂ N⌉ = {bound} (N = {})", fig.nodes))
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], bound_style));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .margin(12)
+        .label_font((FONT, LEGEND_PT))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.5))
+        .draw()?;
+    Ok(())
+}
+
+/// Draws the hop-count distribution into `dir/lookup_hops.{svg,png}`.
+pub fn lookup_hops(dir: &Path, fig: &HopsFigure) -> Result<(), Error> {
+    save_both(
+        dir,
+        "lookup_hops",
+        |r| draw_hops(r, fig),
+        |r| draw_hops(r, fig),
+    )
+}
+
+/// One curve of a CDF figure.
+#[derive(Clone, Debug)]
+pub struct CdfSeries {
+    /// Legend text (the median and 95th percentile are appended).
+    pub label: String,
+    /// The observations, in any order.
+    pub values: Vec<f64>,
+}
+
+/// What a CDF figure shows.
+#[derive(Clone, Debug)]
+pub struct CdfFigure {
+    /// Caption above the plot.
+    pub title: String,
+    /// X axis description, with its unit.
+    pub x_desc: String,
+    /// Unit of the values, for the legend's median and 95th percentile.
+    pub unit: String,
+    /// The curves.
+    pub series: Vec<CdfSeries>,
+}
+
+/// The `p`-quantile of sorted values (nearest rank).
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+/// At most ~1,000 points of the empirical CDF of `sorted`: `(x_i, (i+1)/n)`
+/// at every 0.1% of the mass, plus the extremes, joined by straight lines.
+fn cdf_points(sorted: &[f64]) -> Vec<(f64, f64)> {
+    let n = sorted.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let step = n.div_ceil(1000).max(1);
+    let mut pts = vec![(sorted[0], 0.0)];
+    let mut i = 0;
+    while i < n {
+        pts.push((sorted[i], (i + 1) as f64 / n as f64));
+        i += step;
+    }
+    pts.push((sorted[n - 1], 1.0));
+    pts
+}
+
+fn draw_cdf<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &CdfFigure) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let sorted: Vec<Vec<f64>> = fig
+        .series
+        .iter()
+        .map(|s| {
+            let mut v: Vec<f64> = s.values.iter().copied().filter(|x| x.is_finite()).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        })
+        .collect();
+    let x_max = sorted
+        .iter()
+        .filter_map(|v| v.last().copied())
+        .fold(0.0, f64::max);
+    let x_max = if x_max > 0.0 { x_max * 1.05 } else { 1.0 };
+    // Every curve ends at 1; the legend sits in the band above it.
+    let y_max = 1.12 + 0.1 * fig.series.len() as f64;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&fig.title, (FONT, CAPTION_PT))
+        .margin(18)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc(fig.x_desc.as_str())
+        .y_desc("cumulative fraction")
+        .axis_desc_style((FONT, LABEL_PT))
+        .label_style((FONT, TICK_PT))
+        .y_label_formatter(&|y| {
+            if *y <= 1.0 + 1e-9 {
+                format!("{y:.1}")
+            } else {
+                String::new()
+            }
+        })
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .max_light_lines(1)
+        .light_line_style(RGBColor(0xEE, 0xEE, 0xEE))
+        .draw()?;
+    for (i, (s, v)) in fig.series.iter().zip(&sorted).enumerate() {
+        if v.is_empty() {
+            continue;
+        }
+        let style = palette::SERIES[i % palette::SERIES.len()].stroke_width(3);
+        let label = format!(
+            "{} (n = {}, median {:.0} {u}, p95 {:.0} {u})",
+            s.label,
+            v.len(),
+            quantile(v, 0.5),
+            quantile(v, 0.95),
+            u = fig.unit
+        );
+        chart
+            .draw_series(LineSeries::new(cdf_points(v), style))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .margin(12)
+        .label_font((FONT, LEGEND_PT))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.5))
+        .draw()?;
+    Ok(())
+}
+
+/// Draws a CDF figure into `dir/NAME.{svg,png}`.
+pub fn cdf(dir: &Path, name: &str, fig: &CdfFigure) -> Result<(), Error> {
+    save_both(dir, name, |r| draw_cdf(r, fig), |r| draw_cdf(r, fig))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log2_bound() {
+        assert_eq!(log2_ceil(1), 0);
+        assert_eq!(log2_ceil(2), 1);
+        assert_eq!(log2_ceil(1000), 10);
+        assert_eq!(log2_ceil(1024), 10);
+        assert_eq!(log2_ceil(1025), 11);
+        assert_eq!(log2_ceil(100_000), 17);
+    }
+
+    #[test]
+    fn quantiles_and_cdf_points() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 50.0);
+        assert_eq!(quantile(&v, 0.95), 95.0);
+        let pts = cdf_points(&v);
+        assert_eq!(pts.first(), Some(&(1.0, 0.0)));
+        assert_eq!(pts.last(), Some(&(100.0, 1.0)));
+        assert!(pts.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
+        let big: Vec<f64> = (0..100_000).map(f64::from).collect();
+        assert!(cdf_points(&big).len() <= 1_002);
+    }
+
+    #[test]
+    fn figures_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let fig = HopsFigure {
+            title: "test".into(),
+            hops: vec![1, 2, 2, 3, 3, 3, 4],
+            nodes: 1000,
+        };
+        lookup_hops(dir.path(), &fig).unwrap();
+        let svg = std::fs::read_to_string(dir.path().join("lookup_hops.svg")).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..50]);
+        assert!(
+            svg.contains("hops per lookup") && svg.contains("mean = 2.57 hops"),
+            "{svg}"
+        );
+        let png = std::fs::read(dir.path().join("lookup_hops.png")).unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        let cdf_fig = CdfFigure {
+            title: "t".into(),
+            x_desc: "latency (ms)".into(),
+            unit: "ms".into(),
+            series: vec![
+                CdfSeries {
+                    label: "a".into(),
+                    values: vec![1.0, 5.0, 3.0],
+                },
+                CdfSeries {
+                    label: "empty".into(),
+                    values: vec![],
+                },
+            ],
+        };
+        cdf(dir.path(), "c", &cdf_fig).unwrap();
+        assert!(dir.path().join("c.png").exists() && dir.path().join("c.svg").exists());
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 4, "{names:?}");
+    }
+}

@@ -1,0 +1,252 @@
+//! `summary.csv`: per metric, the mean, sample standard deviation, count and
+//! the half-width of a 95% confidence interval for the mean (Student t with
+//! n − 1 degrees of freedom, via statrs).
+//!
+//! Columns: `metric,unit,mean,std,n,ci95_half_width`. Undefined values (the
+//! standard deviation of one sample, anything of zero samples) are empty.
+//! Numbers use Rust's shortest round-trip formatting, so the file is
+//! byte-identical for identical results.
+
+use crate::simapi::RunOutput;
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// Mean, spread and confidence of one sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    /// Number of observations.
+    pub n: usize,
+    /// Arithmetic mean (NaN when n = 0).
+    pub mean: f64,
+    /// Sample standard deviation, n − 1 in the denominator (NaN when n < 2).
+    pub std: f64,
+    /// Half-width of the 95% confidence interval of the mean (NaN when n < 2).
+    pub ci95: f64,
+}
+
+impl Stats {
+    /// Describes a sample (two passes: the mean, then squared deviations
+    /// from it, which keeps the variance accurate).
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Stats {
+        let xs: Vec<f64> = values.into_iter().collect();
+        let n = xs.len();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let m2: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+        if n == 0 {
+            return Stats {
+                n,
+                mean: f64::NAN,
+                std: f64::NAN,
+                ci95: f64::NAN,
+            };
+        }
+        if n < 2 {
+            return Stats {
+                n,
+                mean,
+                std: f64::NAN,
+                ci95: f64::NAN,
+            };
+        }
+        let std = (m2 / (n - 1) as f64).sqrt();
+        Stats {
+            n,
+            mean,
+            std,
+            ci95: t_quantile_975(n - 1) * std / (n as f64).sqrt(),
+        }
+    }
+}
+
+/// The 97.5% quantile of Student's t with `df` degrees of freedom.
+pub fn t_quantile_975(df: usize) -> f64 {
+    match StudentsT::new(0.0, 1.0, df as f64) {
+        Ok(t) => t.inverse_cdf(0.975),
+        Err(_) => f64::NAN,
+    }
+}
+
+/// One row of `summary.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricRow {
+    /// Metric name, e.g. `lookup_hops`.
+    pub metric: &'static str,
+    /// Unit of the metric (`fraction`, `hops`, `ms`, ...).
+    pub unit: &'static str,
+    /// Its statistics.
+    pub stats: Stats,
+}
+
+/// The metrics of one run, in a fixed order.
+pub fn metrics(out: &RunOutput) -> Vec<MetricRow> {
+    let b = |x: bool| if x { 1.0 } else { 0.0 };
+    let l = &out.lookups;
+    let p = &out.puts;
+    let nt = &out.node_traffic;
+    let row = |metric, unit, stats| MetricRow {
+        metric,
+        unit,
+        stats,
+    };
+    vec![
+        row(
+            "lookup_success",
+            "fraction",
+            Stats::of(l.iter().map(|r| b(r.success))),
+        ),
+        row(
+            "lookup_k_closest_fraction",
+            "fraction",
+            Stats::of(l.iter().map(|r| r.k_closest_fraction)),
+        ),
+        row(
+            "lookup_hops",
+            "hops",
+            Stats::of(l.iter().map(|r| r.hops as f64)),
+        ),
+        row(
+            "lookup_latency_ms",
+            "ms",
+            Stats::of(l.iter().map(|r| r.latency_ms)),
+        ),
+        row(
+            "lookup_messages",
+            "messages",
+            Stats::of(l.iter().map(|r| r.messages as f64)),
+        ),
+        row(
+            "lookup_timeouts",
+            "timeouts",
+            Stats::of(l.iter().map(|r| r.timeouts as f64)),
+        ),
+        row(
+            "put_replicas",
+            "nodes",
+            Stats::of(p.iter().map(|r| r.replicas as f64)),
+        ),
+        row(
+            "put_replicas_on_closest",
+            "nodes",
+            Stats::of(p.iter().map(|r| r.replicas_on_closest as f64)),
+        ),
+        row(
+            "get_success",
+            "fraction",
+            Stats::of(p.iter().map(|r| b(r.found))),
+        ),
+        row(
+            "get_hops",
+            "hops",
+            Stats::of(p.iter().map(|r| r.get_hops as f64)),
+        ),
+        row(
+            "get_latency_ms",
+            "ms",
+            Stats::of(p.iter().map(|r| r.get_latency_ms)),
+        ),
+        row(
+            "node_sent_messages",
+            "messages",
+            Stats::of(nt.iter().map(|r| r.sent_messages as f64)),
+        ),
+        row(
+            "node_sent_bytes",
+            "bytes",
+            Stats::of(nt.iter().map(|r| r.sent_bytes as f64)),
+        ),
+        row(
+            "node_recv_bytes",
+            "bytes",
+            Stats::of(nt.iter().map(|r| r.recv_bytes as f64)),
+        ),
+    ]
+}
+
+fn num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        String::new()
+    }
+}
+
+/// The CSV text of `rows`, header included.
+pub fn to_csv(rows: &[MetricRow]) -> String {
+    let mut s = String::from("metric,unit,mean,std,n,ci95_half_width\n");
+    for r in rows {
+        s.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            r.metric,
+            r.unit,
+            num(r.stats.mean),
+            num(r.stats.std),
+            r.stats.n,
+            num(r.stats.ci95)
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_match_hand_computation() {
+        let s = Stats::of([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(s.n, 8);
+        assert!((s.mean - 5.0).abs() < 1e-12);
+        // Sample variance 32 / 7.
+        assert!((s.std - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        // t(0.975, 7) = 2.364624...
+        assert!(
+            (s.ci95 - 2.364_624_251_6 * s.std / 8f64.sqrt()).abs() < 1e-6,
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn t_quantiles_are_right() {
+        assert!((t_quantile_975(1) - 12.706_204_736).abs() < 1e-6);
+        assert!((t_quantile_975(30) - 2.042_272_456).abs() < 1e-6);
+        assert!((t_quantile_975(100_000) - 1.959_99).abs() < 1e-3);
+    }
+
+    #[test]
+    fn degenerate_samples() {
+        let e = Stats::of(std::iter::empty());
+        assert_eq!(e.n, 0);
+        assert!(e.mean.is_nan() && e.std.is_nan() && e.ci95.is_nan());
+        let one = Stats::of([3.0]);
+        assert_eq!((one.n, one.mean), (1, 3.0));
+        assert!(one.std.is_nan());
+        let same = Stats::of([1.0; 10]);
+        assert_eq!((same.std, same.ci95), (0.0, 0.0));
+    }
+
+    #[test]
+    fn csv_rows_for_a_run() {
+        let out = crate::tables::tests::sample_output(40);
+        let rows = metrics(&out);
+        let csv = to_csv(&rows);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "metric,unit,mean,std,n,ci95_half_width");
+        assert_eq!(lines.len(), rows.len() + 1);
+        let success = lines
+            .iter()
+            .find(|l| l.starts_with("lookup_success,"))
+            .unwrap();
+        // 4 of 40 fail (i % 10 == 3).
+        assert!(
+            success.starts_with("lookup_success,fraction,0.9,"),
+            "{success}"
+        );
+        assert!(success.contains(",40,"), "{success}");
+        let get = lines
+            .iter()
+            .find(|l| l.starts_with("get_success,"))
+            .unwrap();
+        assert!(get.starts_with("get_success,fraction,0.8,"), "{get}");
+        let empty = to_csv(&metrics(&RunOutput::default()));
+        assert!(empty.contains("lookup_hops,hops,,,0,\n"), "{empty}");
+    }
+}
