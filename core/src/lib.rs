@@ -17,6 +17,7 @@ pub mod chord;
 pub mod config;
 pub mod id;
 pub mod kademlia;
+pub mod outbox;
 pub mod protocol;
 pub mod recursive;
 pub mod rng;

@@ -42,13 +42,17 @@ impl<K: Ord + Copy> TimerQueue<K> {
             _ => None,
         }
     }
-    /// Drops entries at the head for which `live` is false, so `peek` shows a live deadline.
+    /// Drops entries at the head for which `live` is false, so `peek` shows a
+    /// live deadline. Once empty, the queue gives back burst capacity.
     pub fn prune(&mut self, mut live: impl FnMut(&K) -> bool) {
         while let Some(Reverse((_, _, k))) = self.heap.peek() {
             if live(k) {
                 break;
             }
             self.heap.pop();
+        }
+        if self.heap.is_empty() && self.heap.capacity() > 8 {
+            self.heap.shrink_to(8);
         }
     }
     /// Number of entries, cancelled ones included.

@@ -1,8 +1,10 @@
 //! The discrete-event engine.
 //!
-//! Events are ordered by (time, insertion sequence), so simultaneous events run
-//! in the order they were scheduled and a run depends only on its seed and
-//! configuration. The engine drives any [`Protocol`] implementation: it
+//! Deliveries and driver hooks are ordered by (time, insertion sequence);
+//! each node's next deadline sits in an indexed heap ([`NodeTimers`]) with
+//! exactly one entry per node, ordered by (time, node). At the same instant
+//! queued events run before deadlines. So simultaneous events always run in
+//! the same order, and a run depends only on its seed and configuration. The engine drives any [`Protocol`] implementation: it
 //! delivers datagrams after the network model's delay, wakes nodes at their
 //! deadlines, and hands application events to a [`Driver`].
 //!
@@ -14,6 +16,7 @@
 
 use crate::network::{Network, addr_of, index_of};
 use crate::records::{NodeTraffic, TrafficByKind};
+use crate::timers::NodeTimers;
 use peerlab_core::protocol::{CommandError, Protocol};
 use peerlab_core::{Addr, Command, Event, Instant, Message, RequestId};
 use std::cmp::{Ordering, Reverse};
@@ -24,7 +27,6 @@ use xxhash_rust::xxh3::Xxh3;
 #[derive(Debug)]
 enum Action {
     Deliver { to: u32, from: Addr, msg: Message },
-    Timer { node: u32 },
     Hook { tag: u64 },
 }
 
@@ -63,8 +65,6 @@ pub trait Driver<P: Protocol> {
 struct Slot<P> {
     node: P,
     up: bool,
-    /// Time of the earliest pending timer action for this node.
-    timer_at: Instant,
 }
 
 /// A simulation of `P` nodes over a network model.
@@ -72,6 +72,7 @@ pub struct Sim<P: Protocol> {
     now: Instant,
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
+    timers: NodeTimers,
     slots: Vec<Slot<P>>,
     net: Network,
     wire_check: bool,
@@ -90,15 +91,12 @@ impl<P: Protocol> Sim<P> {
         let n = nodes.len();
         Sim {
             now: Instant::ZERO,
-            queue: BinaryHeap::with_capacity(n * 2),
+            queue: BinaryHeap::new(),
             seq: 0,
+            timers: NodeTimers::new(n as u32),
             slots: nodes
                 .into_iter()
-                .map(|node| Slot {
-                    node,
-                    up: true,
-                    timer_at: Instant::NEVER,
-                })
+                .map(|node| Slot { node, up: true })
                 .collect(),
             net,
             wire_check,
@@ -181,15 +179,13 @@ impl<P: Protocol> Sim<P> {
         let s = &mut self.slots[i as usize];
         s.node = node;
         s.up = true;
-        s.timer_at = Instant::NEVER;
         self.flush(i);
     }
 
     /// Takes node `i` down: it receives nothing and its timers stop.
     pub fn set_down(&mut self, i: u32) {
-        let s = &mut self.slots[i as usize];
-        s.up = false;
-        s.timer_at = Instant::NEVER;
+        self.slots[i as usize].up = false;
+        self.timers.set(i, None);
     }
 
     /// Runs until the queue is empty or the next event is later than `end`.
@@ -200,26 +196,49 @@ impl<P: Protocol> Sim<P> {
         driver: &mut impl Driver<P>,
         progress: &mut dyn FnMut(Instant, u64),
     ) {
-        while let Some(Reverse(next)) = self.queue.peek() {
-            if next.at > end {
+        loop {
+            // Queued events (deliveries, hooks) run before node deadlines at
+            // the same instant: a reply that arrives exactly at a timeout counts.
+            let queued = self.queue.peek().map(|Reverse(e)| e.at);
+            let timer = self.timers.peek();
+            let next = match (queued, timer) {
+                (Some(q), Some((t, _))) => q.min(t),
+                (Some(q), None) => q,
+                (None, Some((t, _))) => t,
+                (None, None) => break,
+            };
+            if next > end {
                 break;
             }
-            let Some(Reverse(ev)) = self.queue.pop() else {
-                break;
-            };
-            self.now = ev.at;
+            self.now = next;
             self.processed += 1;
             if self.processed & 0xFFFF == 0 {
                 progress(self.now, self.processed);
             }
-            self.process(ev, driver);
+            if queued == Some(next) {
+                let Some(Reverse(ev)) = self.queue.pop() else {
+                    break;
+                };
+                self.process(ev, driver);
+            } else if let Some((_, node)) = self.timers.pop_due(next) {
+                self.timeout(node);
+            }
             while let Some((node, event)) = self.node_events.pop_front() {
                 driver.on_event(self, node, event);
             }
         }
-        self.now = self
-            .now
-            .max(end.min(self.queue.peek().map_or(end, |Reverse(e)| e.at)));
+        self.now = self.now.max(end);
+    }
+
+    /// Node `node`'s deadline has come.
+    fn timeout(&mut self, node: u32) {
+        let mut rec = [0u8; 13];
+        rec[..8].copy_from_slice(&self.now.as_micros().to_le_bytes());
+        rec[8] = 2;
+        rec[9..13].copy_from_slice(&node.to_le_bytes());
+        self.trace.update(&rec);
+        self.slots[node as usize].node.handle_timeout(self.now);
+        self.flush(node);
     }
 
     fn process(&mut self, ev: Scheduled, driver: &mut impl Driver<P>) {
@@ -248,18 +267,6 @@ impl<P: Protocol> Sim<P> {
                 slot.node.handle_message(self.now, from, msg);
                 self.flush(to);
             }
-            Action::Timer { node } => {
-                rec[8] = 2;
-                rec[9..13].copy_from_slice(&node.to_le_bytes());
-                self.trace.update(&rec[..13]);
-                let slot = &mut self.slots[node as usize];
-                if !slot.up || slot.timer_at != ev.at {
-                    return; // superseded by an earlier deadline, or the node is down
-                }
-                slot.timer_at = Instant::NEVER;
-                slot.node.handle_timeout(self.now);
-                self.flush(node);
-            }
             Action::Hook { tag } => {
                 rec[8] = 3;
                 rec[9..17].copy_from_slice(&tag.to_le_bytes());
@@ -270,7 +277,7 @@ impl<P: Protocol> Sim<P> {
     }
 
     /// Drains node `i`'s outputs: datagrams into the network, events to the
-    /// driver queue, and its next deadline into the event queue.
+    /// driver queue, and its next deadline into the timer heap.
     fn flush(&mut self, i: u32) {
         while let Some(t) = self.slots[i as usize].node.poll_transmit() {
             self.transmit(i, t.src, t.dst, t.msg);
@@ -278,14 +285,13 @@ impl<P: Protocol> Sim<P> {
         while let Some(e) = self.slots[i as usize].node.poll_event() {
             self.node_events.push_back((i, e));
         }
-        let slot = &mut self.slots[i as usize];
-        if let Some(d) = slot.node.poll_timeout() {
-            let at = d.at.max(self.now);
-            if at < slot.timer_at {
-                slot.timer_at = at;
-                self.push(at, Action::Timer { node: i });
-            }
-        }
+        let slot = &self.slots[i as usize];
+        let at = slot
+            .up
+            .then(|| slot.node.poll_timeout())
+            .flatten()
+            .map(|d| d.at.max(self.now));
+        self.timers.set(i, at);
     }
 
     fn transmit(&mut self, from: u32, src: Addr, dst: Addr, msg: Message) {

@@ -14,6 +14,7 @@ pub mod network;
 pub mod oracle;
 pub mod records;
 pub mod scenario;
+pub mod timers;
 
 pub use config::{InvalidConfig, LatencyModel, NetworkConfig, SimOptions, StaticWorkload};
 pub use dht::{DhtNode, Metric};

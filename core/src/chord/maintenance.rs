@@ -24,7 +24,7 @@ impl Chord {
     pub(super) fn start_join(&mut self, now: Instant, id: RequestId, bootstrap: Vec<Addr>) {
         if bootstrap.is_empty() {
             self.phase = Phase::Joined;
-            self.events.push_back(Event::Joined { id, neighbours: 0 });
+            self.events.push(Event::Joined { id, neighbours: 0 });
             self.start_maintenance(now);
             return;
         }
@@ -72,7 +72,7 @@ impl Chord {
             if j.pings_outstanding == 0 && !j.walking {
                 self.join = None;
                 self.phase = Phase::Idle;
-                self.events.push_back(Event::JoinFailed { id });
+                self.events.push(Event::JoinFailed { id });
             }
         }
     }
@@ -97,12 +97,12 @@ impl Chord {
         self.successors.set(closest);
         if self.successors.is_empty() {
             self.phase = Phase::Idle;
-            self.events.push_back(Event::JoinFailed { id });
+            self.events.push(Event::JoinFailed { id });
             return;
         }
         self.neighbours_dirty = true;
         self.phase = Phase::Joined;
-        self.events.push_back(Event::Joined {
+        self.events.push(Event::Joined {
             id,
             neighbours: self.neighbour_set().len(),
         });

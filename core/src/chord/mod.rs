@@ -39,6 +39,7 @@ pub use config::ChordConfig;
 
 use crate::addr::Addr;
 use crate::id::NodeId;
+use crate::outbox::Outbox;
 use crate::protocol::{
     Command, CommandError, Deadline, Event, NodeStats, Protocol, RequestId, RequestStats,
     RouteEntry, RouteRole, RoutingMode, TimerReason, Transmit,
@@ -183,8 +184,8 @@ pub struct Chord {
     next_fix_fingers: Instant,
     next_check_predecessor: Instant,
     store_deadline: Option<Deadline>,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<Event>,
+    transmits: Outbox<Transmit>,
+    events: Outbox<Event>,
     /// Peers that failed recently, and until when to distrust them.
     failed: VecDeque<(NodeId, Instant)>,
     /// The neighbour set last reported through PeerAdded/PeerRemoved, by id.
@@ -240,8 +241,8 @@ impl Chord {
             next_fix_fingers: Instant::NEVER,
             next_check_predecessor: Instant::NEVER,
             store_deadline: None,
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
+            transmits: Outbox::default(),
+            events: Outbox::default(),
             failed: VecDeque::new(),
             neighbours: Vec::new(),
             neighbours_dirty: false,
@@ -309,7 +310,7 @@ impl Chord {
         if msg.body.kind().is_request() {
             self.requests_sent += 1;
         }
-        self.transmits.push_back(Transmit {
+        self.transmits.push(Transmit {
             src: self.addr,
             dst,
             msg,
@@ -405,12 +406,12 @@ impl Chord {
         let old = std::mem::take(&mut self.neighbours);
         for c in &old {
             if now.binary_search_by_key(&c.id, |x| x.id).is_err() {
-                self.events.push_back(Event::PeerRemoved(*c));
+                self.events.push(Event::PeerRemoved(*c));
             }
         }
         for c in &now {
             if old.binary_search_by_key(&c.id, |x| x.id).is_err() {
-                self.events.push_back(Event::PeerAdded(*c));
+                self.events.push(Event::PeerAdded(*c));
             }
         }
         self.neighbours = now;
@@ -773,7 +774,7 @@ impl Protocol for Chord {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.transmits.pop()
     }
 
     fn poll_timeout(&self) -> Option<Deadline> {
@@ -807,7 +808,7 @@ impl Protocol for Chord {
     }
 
     fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     fn routes(&self) -> Vec<RouteEntry> {

@@ -168,7 +168,7 @@ impl Chord {
         l.stats.finished = now;
         l.stats.hops = hops;
         match l.purpose {
-            Purpose::Lookup => self.events.push_back(Event::LookupDone {
+            Purpose::Lookup => self.events.push(Event::LookupDone {
                 id,
                 target: l.target,
                 closest,

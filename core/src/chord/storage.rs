@@ -125,7 +125,7 @@ impl Chord {
             && b.report
         {
             b.stats.finished = now;
-            self.events.push_back(Event::StoreDone {
+            self.events.push(Event::StoreDone {
                 id,
                 key: b.key,
                 replicas: b.acked,
@@ -200,7 +200,7 @@ impl Chord {
         };
         f.stats.finished = now;
         f.stats.hops = f.hops + extra_hops;
-        self.events.push_back(Event::GetDone {
+        self.events.push(Event::GetDone {
             id,
             key: f.key,
             values,

@@ -304,7 +304,7 @@ fn notify_adopts_a_closer_predecessor_rejects_a_farther_one_and_hands_over_keys(
     let sent: Vec<(Addr, Body)> = ring
         .node(32)
         .transmits
-        .drain(..)
+        .drain()
         .map(|t| (t.dst, t.msg.body))
         .collect();
     assert_eq!(sent.len(), 2, "{sent:?}");
@@ -444,7 +444,7 @@ fn a_recursive_route_that_loops_is_stopped_reported_and_recovered() {
     let now = ring.now;
     ring.node(1)
         .on_route(now, 77, origin, id_at(6, 40), 2, &path);
-    let out: Vec<Transmit> = ring.node(1).transmits.drain(..).collect();
+    let out: Vec<Transmit> = ring.node(1).transmits.drain().collect();
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].dst, out[0].msg.txid), (origin.addr, 77));
     assert!(matches!(

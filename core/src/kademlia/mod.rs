@@ -21,6 +21,7 @@ mod routing;
 
 use crate::addr::Addr;
 use crate::id::{HashAlg, NodeId};
+use crate::outbox::Outbox;
 use crate::protocol::{
     Command, CommandError, Deadline, Event, NodeStats, Protocol, RequestId, RequestStats,
     RouteEntry, RoutingMode, TimerReason, Transmit,
@@ -35,7 +36,7 @@ use crate::wire::{Body, Contact, MAX_CONTACTS, MAX_VALUE_LEN, MAX_VALUES, Messag
 use lookup::Shortlist;
 use rand::{RngExt, SeedableRng};
 use routing::{Evicted, RoutingTable, Seen};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Kademlia parameters. Every field can be set from an experiment spec.
@@ -259,8 +260,8 @@ pub struct Kademlia {
     next_request: u64,
     next_maintenance: Instant,
     store_deadline: Option<Deadline>,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<Event>,
+    transmits: Outbox<Transmit>,
+    events: Outbox<Event>,
     requests_sent: u64,
     request_timeouts: u64,
     rtt: RttEstimator,
@@ -300,8 +301,8 @@ impl Kademlia {
             next_request: 1,
             next_maintenance: Instant::NEVER,
             store_deadline: None,
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
+            transmits: Outbox::default(),
+            events: Outbox::default(),
             requests_sent: 0,
             request_timeouts: 0,
             rtt,
@@ -351,7 +352,7 @@ impl Kademlia {
     }
 
     fn send(&mut self, dst: Addr, msg: Message) {
-        self.transmits.push_back(Transmit {
+        self.transmits.push(Transmit {
             src: self.addr,
             dst,
             msg,
@@ -408,7 +409,7 @@ impl Kademlia {
 
     fn note_seen(&mut self, now: Instant, c: Contact) {
         match self.table.seen(c) {
-            Seen::Added => self.events.push_back(Event::PeerAdded(c)),
+            Seen::Added => self.events.push(Event::PeerAdded(c)),
             Seen::BucketFull {
                 bucket,
                 head,
@@ -428,9 +429,9 @@ impl Kademlia {
 
     fn note_evicted(&mut self, ev: Option<Evicted>) {
         if let Some(ev) = ev {
-            self.events.push_back(Event::PeerRemoved(ev.removed));
+            self.events.push(Event::PeerRemoved(ev.removed));
             if let Some(p) = ev.promoted {
-                self.events.push_back(Event::PeerAdded(p));
+                self.events.push(Event::PeerAdded(p));
             }
         }
     }
@@ -497,7 +498,7 @@ impl Kademlia {
         l.stats.finished = now;
         l.stats.hops = depth as u32;
         match l.purpose {
-            Purpose::Lookup => self.events.push_back(Event::LookupDone {
+            Purpose::Lookup => self.events.push(Event::LookupDone {
                 id,
                 target,
                 closest,
@@ -511,7 +512,7 @@ impl Kademlia {
                     }
                     None => Vec::new(),
                 };
-                self.events.push_back(Event::GetDone {
+                self.events.push(Event::GetDone {
                     id,
                     key: target,
                     values,
@@ -528,7 +529,7 @@ impl Kademlia {
             Purpose::Join => {
                 self.phase = Phase::Joined;
                 self.join = None;
-                self.events.push_back(Event::Joined {
+                self.events.push(Event::Joined {
                     id,
                     neighbours: self.table.len(),
                 });
@@ -612,7 +613,7 @@ impl Kademlia {
             && b.report
         {
             b.stats.finished = now;
-            self.events.push_back(Event::StoreDone {
+            self.events.push(Event::StoreDone {
                 id,
                 key: b.key,
                 replicas: b.acked,
@@ -856,7 +857,7 @@ impl Kademlia {
                     if j.pings_outstanding == 0 && !j.lookup_started {
                         self.join = None;
                         self.phase = Phase::Idle;
-                        self.events.push_back(Event::JoinFailed { id });
+                        self.events.push(Event::JoinFailed { id });
                     }
                 }
             }
@@ -981,7 +982,7 @@ impl Protocol for Kademlia {
                 if bootstrap.is_empty() {
                     self.phase = Phase::Joined;
                     self.next_maintenance = now + self.maintenance_period();
-                    self.events.push_back(Event::Joined { id, neighbours: 0 });
+                    self.events.push(Event::Joined { id, neighbours: 0 });
                     return Ok(id);
                 }
                 self.phase = Phase::Joining;
@@ -1081,7 +1082,7 @@ impl Protocol for Kademlia {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.transmits.pop()
     }
 
     fn poll_timeout(&self) -> Option<Deadline> {
@@ -1107,7 +1108,7 @@ impl Protocol for Kademlia {
     }
 
     fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     fn routes(&self) -> Vec<RouteEntry> {

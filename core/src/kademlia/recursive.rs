@@ -210,7 +210,7 @@ impl Kademlia {
             .filter(|c| c.id != own)
             .take(self.cfg.k)
             .collect();
-        self.events.push_back(crate::protocol::Event::LookupDone {
+        self.events.push(crate::protocol::Event::LookupDone {
             id,
             target: l.list.target(),
             closest,

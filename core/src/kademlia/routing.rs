@@ -113,6 +113,11 @@ impl RoutingTable {
         }
         if bucket.entries.len() < k {
             bucket.replacements.retain(|r| r.id != c.id);
+            // Grow 4, 8, 16, ..., k: never past k, so a full bucket wastes nothing.
+            let len = bucket.entries.len();
+            if len == bucket.entries.capacity() {
+                bucket.entries.reserve_exact((len * 2).max(4).min(k) - len);
+            }
             bucket.entries.push(Entry {
                 contact: c,
                 failures: 0,
@@ -122,6 +127,9 @@ impl RoutingTable {
         }
         if cap > 0 {
             bucket.replacements.retain(|r| r.id != c.id);
+            if bucket.replacements.capacity() == 0 {
+                bucket.replacements.reserve_exact(cap);
+            }
             if bucket.replacements.len() == cap {
                 bucket.replacements.remove(0);
             }
