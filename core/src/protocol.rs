@@ -8,6 +8,35 @@
 //!
 //! The simulator and the live node are both thin drivers over this trait, so
 //! the logic measured in simulation is the logic that runs on the network.
+//!
+//! # Traffic accounting
+//!
+//! Every node counts messages and bytes by [`TrafficClass`]
+//! ([`NodeStats::traffic`]): the purpose of the request a message belongs to.
+//! Message types alone cannot say this (a Kademlia FIND_NODE serves user
+//! lookups and bucket refreshes alike), so each node attributes its own
+//! traffic, by this rule:
+//!
+//! - **requests a node sends** (retransmissions included) count at the
+//!   sender, with their [`Message::encoded_len`], under the purpose of the
+//!   request;
+//! - **replies a node receives** to one of its own outstanding requests count
+//!   at that node under the request's class. A reply is counted once, at the
+//!   requester: the node that *sends* a reply does not count it, and a reply
+//!   that no longer matches an outstanding request (it came after the last
+//!   retransmission timed out, or duplicates an answer already taken) is not
+//!   counted at all;
+//! - **unsolicited messages a node sends** (Chord's notify, successor hints
+//!   and leave notices, key hand-offs, recursive results sent to the origin)
+//!   count at the sender under their purpose. A recursive request counts at
+//!   each hop that forwards it, as a request of that hop. The wire does not
+//!   carry the class, so a forwarding hop counts a request it forwards for
+//!   another origin as [`TrafficClass::Lookup`]; today only user lookups are
+//!   routed recursively, so this is exact.
+//!
+//! Summed over all nodes, every delivered message is thus counted once,
+//! except replies nobody waited for any more (and requests, counted when
+//! sent, that were lost). Counting costs one array addition per message.
 
 use crate::addr::Addr;
 use crate::id::NodeId;
@@ -245,6 +274,90 @@ pub struct RouteEntry {
     pub failures: u8,
 }
 
+/// What a message was sent for, for traffic accounting by purpose (the
+/// rule is in the [module docs](self#traffic-accounting)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TrafficClass {
+    /// User lookups and gets: the routing steps, recursive forwards and
+    /// results, and (Chord) reading the replicas.
+    Lookup,
+    /// User puts and removes: the lookup of the key's nodes and the STOREs.
+    Store,
+    /// Joining: bootstrap pings and the self-lookup, plus the maintenance a
+    /// join triggers at once (Kademlia's refresh of the buckets beyond the
+    /// closest neighbour; Chord's first stabilization and fix-fingers round).
+    Join,
+    /// Routing-state upkeep: bucket refreshes and liveness checks (Kademlia);
+    /// stabilize, notify, successor hints, fix-fingers, check-predecessor and
+    /// leave notices (Chord).
+    RoutingMaintenance,
+    /// Data upkeep: republishing (by holders and publishers), replica pushes
+    /// and key hand-offs to a new predecessor or, on leaving, the successor.
+    DataMaintenance,
+}
+
+impl TrafficClass {
+    /// Every class, in [`TrafficClass::index`] order.
+    pub const ALL: [TrafficClass; 5] = [
+        TrafficClass::Lookup,
+        TrafficClass::Store,
+        TrafficClass::Join,
+        TrafficClass::RoutingMaintenance,
+        TrafficClass::DataMaintenance,
+    ];
+
+    /// The number of classes.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The class's position in [`TrafficClass::ALL`] and in
+    /// [`NodeStats::traffic`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The snake_case name used in result tables.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TrafficClass::Lookup => "lookup",
+            TrafficClass::Store => "store",
+            TrafficClass::Join => "join",
+            TrafficClass::RoutingMaintenance => "routing_maintenance",
+            TrafficClass::DataMaintenance => "data_maintenance",
+        }
+    }
+}
+
+impl core::fmt::Display for TrafficClass {
+    /// The snake_case name ([`TrafficClass::name`]).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Messages and bytes counted under one [`TrafficClass`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassTraffic {
+    /// Messages counted.
+    pub messages: u64,
+    /// Their encoded size in bytes ([`Message::encoded_len`]).
+    pub bytes: u64,
+}
+
+impl ClassTraffic {
+    /// Counts one message of `bytes` bytes.
+    pub fn add(&mut self, bytes: usize) {
+        self.messages += 1;
+        self.bytes += bytes as u64;
+    }
+}
+
+impl core::ops::AddAssign for ClassTraffic {
+    fn add_assign(&mut self, other: ClassTraffic) {
+        self.messages += other.messages;
+        self.bytes += other.bytes;
+    }
+}
+
 /// Counters a node keeps about itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeStats {
@@ -261,6 +374,16 @@ pub struct NodeStats {
     /// Recursive requests this node stopped because they looped or reached
     /// the hop limit.
     pub loops_detected: u64,
+    /// Traffic this node accounted for, by [`TrafficClass::index`] (see
+    /// [`TrafficClass`] for what counts where).
+    pub traffic: [ClassTraffic; TrafficClass::COUNT],
+}
+
+impl NodeStats {
+    /// The traffic counted under `class`.
+    pub fn traffic_of(&self, class: TrafficClass) -> ClassTraffic {
+        self.traffic[class.index()]
+    }
 }
 
 /// A sans-IO overlay node: messages and time in; messages, deadlines and events out.
@@ -285,4 +408,32 @@ pub trait Protocol {
     fn routes(&self) -> Vec<RouteEntry>;
     /// Counters.
     fn stats(&self) -> NodeStats;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traffic_classes_index_their_own_slot_and_have_distinct_names() {
+        for (i, c) in TrafficClass::ALL.into_iter().enumerate() {
+            assert_eq!(c.index(), i);
+            assert_eq!(c.to_string(), c.name());
+        }
+        let mut names: Vec<&str> = TrafficClass::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TrafficClass::COUNT);
+        let mut s = NodeStats::default();
+        s.traffic[TrafficClass::Store.index()].add(30);
+        s.traffic[TrafficClass::Store.index()].add(12);
+        assert_eq!(
+            s.traffic_of(TrafficClass::Store),
+            ClassTraffic {
+                messages: 2,
+                bytes: 42
+            }
+        );
+        assert_eq!(s.traffic_of(TrafficClass::Lookup), ClassTraffic::default());
+    }
 }

@@ -4,10 +4,17 @@
 //! or its last retransmission times out. The wait adapts to measured round
 //! trips ([`RttEstimator`]) unless adaptation is off; retransmitted requests
 //! are not sampled (Karn's rule). The table only does bookkeeping: callers
-//! build and send the datagrams.
+//! send the datagrams it builds.
+//!
+//! It is also where a node accounts for its request traffic by
+//! [`TrafficClass`] (the rule is in [`crate::protocol`]): every request and
+//! retransmission it builds, and every answer it matches, is counted under
+//! the class the request was started with; callers count their unsolicited
+//! messages with [`Rpcs::count_sent`].
 
 use crate::addr::Addr;
 use crate::id::NodeId;
+use crate::protocol::{ClassTraffic, TrafficClass};
 use crate::rtt::RttEstimator;
 use crate::time::{Duration, Instant};
 use crate::timers::TimerQueue;
@@ -25,6 +32,8 @@ pub(crate) struct Pending<P> {
     pub body: Body,
     /// What the caller needs to resume when it ends.
     pub purpose: P,
+    /// The traffic class its messages count under.
+    pub class: TrafficClass,
     retries_left: u8,
     sent: Instant,
     retransmitted: bool,
@@ -42,6 +51,8 @@ pub(crate) enum Expired<P> {
 /// The outstanding requests of one node.
 #[derive(Clone, Debug)]
 pub(crate) struct Rpcs<P> {
+    /// The local node, the sender of every request.
+    sender: NodeId,
     pending: BTreeMap<u64, Pending<P>>,
     timers: TimerQueue<u64>,
     next_txid: u64,
@@ -49,12 +60,15 @@ pub(crate) struct Rpcs<P> {
     adaptive: bool,
     max_timeout: Duration,
     retries: u8,
+    traffic: [ClassTraffic; TrafficClass::COUNT],
 }
 
 impl<P: Clone> Rpcs<P> {
-    /// A table whose first transaction id is `first_txid`; waits adapt within
-    /// `[min_timeout, max_timeout]` when `adaptive`, else are `max_timeout`.
+    /// The table of node `sender`, whose first transaction id is
+    /// `first_txid`; waits adapt within `[min_timeout, max_timeout]` when
+    /// `adaptive`, else are `max_timeout`.
     pub fn new(
+        sender: NodeId,
         first_txid: u64,
         min_timeout: Duration,
         max_timeout: Duration,
@@ -62,6 +76,7 @@ impl<P: Clone> Rpcs<P> {
         retries: u8,
     ) -> Self {
         Rpcs {
+            sender,
             pending: BTreeMap::new(),
             timers: TimerQueue::default(),
             next_txid: first_txid,
@@ -69,6 +84,7 @@ impl<P: Clone> Rpcs<P> {
             adaptive,
             max_timeout,
             retries,
+            traffic: [ClassTraffic::default(); TrafficClass::COUNT],
         }
     }
 
@@ -87,7 +103,8 @@ impl<P: Clone> Rpcs<P> {
         }
     }
 
-    /// Records a request about to be sent; returns its transaction id.
+    /// Records a request about to be sent and counts it under `class`;
+    /// returns the message to send (its txid is the request's).
     pub fn start(
         &mut self,
         now: Instant,
@@ -95,8 +112,11 @@ impl<P: Clone> Rpcs<P> {
         to: Option<NodeId>,
         body: Body,
         purpose: P,
-    ) -> u64 {
+        class: TrafficClass,
+    ) -> Message {
         let txid = self.fresh_txid();
+        let msg = Message::new(txid, self.sender, body.clone());
+        self.count_sent(class, &msg);
         self.pending.insert(
             txid,
             Pending {
@@ -104,23 +124,37 @@ impl<P: Clone> Rpcs<P> {
                 to,
                 body,
                 purpose,
+                class,
                 retries_left: self.retries,
                 sent: now,
                 retransmitted: false,
             },
         );
         self.timers.schedule(now + self.timeout(), txid);
-        txid
+        msg
+    }
+
+    /// Counts a message this node sends under `class`: the table's own
+    /// requests count themselves; callers count the unsolicited ones.
+    pub fn count_sent(&mut self, class: TrafficClass, msg: &Message) {
+        self.traffic[class.index()].add(msg.encoded_len());
+    }
+
+    /// The traffic counted so far, by [`TrafficClass::index`].
+    pub fn traffic(&self) -> [ClassTraffic; TrafficClass::COUNT] {
+        self.traffic
     }
 
     /// The request an answer belongs to, if it is outstanding and the answer
-    /// comes from the node or address it was sent to. Removes it.
+    /// comes from the node or address it was sent to. Removes it, and counts
+    /// the answer under the request's class.
     pub fn take_answer(&mut self, now: Instant, from: Addr, msg: &Message) -> Option<Pending<P>> {
         let p = self.pending.get(&msg.txid)?;
         if p.dst != from && p.to != Some(msg.sender) {
             return None;
         }
         let p = self.pending.remove(&msg.txid)?;
+        self.traffic[p.class.index()].add(msg.encoded_len());
         if !p.retransmitted {
             self.rtt.sample(now - p.sent);
         }
@@ -144,13 +178,12 @@ impl<P: Clone> Rpcs<P> {
         None
     }
 
-    /// Retransmits `txid` after `adjust` has updated its body: returns where
-    /// to send it and the message.
+    /// Retransmits `txid` after `adjust` has updated its body, counting it
+    /// under the request's class: returns where to send it and the message.
     pub fn resend(
         &mut self,
         now: Instant,
         txid: u64,
-        sender: NodeId,
         adjust: impl FnOnce(&mut Body),
     ) -> Option<(Addr, Message)> {
         let timeout = self.timeout();
@@ -158,9 +191,16 @@ impl<P: Clone> Rpcs<P> {
         p.retries_left = p.retries_left.saturating_sub(1);
         p.retransmitted = true;
         adjust(&mut p.body);
-        let out = (p.dst, Message::new(txid, sender, p.body.clone()));
+        let msg = Message::new(txid, self.sender, p.body.clone());
+        self.traffic[p.class.index()].add(msg.encoded_len());
+        let out = (p.dst, msg);
         self.timers.schedule(now + timeout, txid);
         Some(out)
+    }
+
+    /// An outstanding request.
+    pub fn pending(&self, txid: u64) -> Option<&Pending<P>> {
+        self.pending.get(&txid)
     }
 
     /// The purpose of an outstanding request.
@@ -178,7 +218,7 @@ impl<P: Clone> Rpcs<P> {
         self.timers.peek().map(|(at, _)| at)
     }
 
-    /// Forgets every outstanding request.
+    /// Forgets every outstanding request (the traffic counted stays).
     pub fn clear(&mut self) {
         self.pending.clear();
         self.timers.clear();
@@ -191,6 +231,7 @@ mod tests {
 
     fn rpcs() -> Rpcs<u8> {
         Rpcs::new(
+            NodeId::ZERO,
             100,
             Duration::from_secs(2),
             Duration::from_secs(2),
@@ -204,7 +245,16 @@ mod tests {
         let mut r = rpcs();
         let a = Addr::new([1, 1, 1, 1], 1);
         let t0 = Instant::ZERO;
-        let tx = r.start(t0, a, Some(NodeId([1; 20])), Body::Ping, 7);
+        let tx = r
+            .start(
+                t0,
+                a,
+                Some(NodeId([1; 20])),
+                Body::Ping,
+                7,
+                TrafficClass::Join,
+            )
+            .txid;
         assert_eq!(tx, 100);
         let pong = |txid, sender| Message::new(txid, sender, Body::RouteAck);
         // Wrong txid, or neither the address nor the id match: ignored.
@@ -219,9 +269,7 @@ mod tests {
         let Some(Expired::Retry(t)) = r.poll_expired(Instant::from_secs(2)) else {
             panic!("retry expected");
         };
-        let (dst, m) = r
-            .resend(Instant::from_secs(2), t, NodeId::ZERO, |_| {})
-            .unwrap();
+        let (dst, m) = r.resend(Instant::from_secs(2), t, |_| {}).unwrap();
         assert_eq!((dst, m.txid), (a, tx));
         assert_eq!(r.next_deadline(), Some(Instant::from_secs(4)));
         let Some(Expired::Failed(p)) = r.poll_expired(Instant::from_secs(4)) else {
@@ -232,10 +280,57 @@ mod tests {
     }
 
     #[test]
+    fn requests_retransmissions_and_taken_answers_count_under_their_class() {
+        let mut r = rpcs();
+        let a = Addr::new([1, 1, 1, 1], 1);
+        let ping = r.start(Instant::ZERO, a, None, Body::Ping, 1, TrafficClass::Join);
+        let len = ping.encoded_len() as u64;
+        let join = |r: &Rpcs<u8>| r.traffic()[TrafficClass::Join.index()];
+        assert_eq!(
+            join(&r),
+            ClassTraffic {
+                messages: 1,
+                bytes: len
+            }
+        );
+        let Some(Expired::Retry(t)) = r.poll_expired(Instant::from_secs(2)) else {
+            panic!("retry expected");
+        };
+        r.resend(Instant::from_secs(2), t, |_| {});
+        assert_eq!(join(&r).messages, 2, "the retransmission counts");
+        let pong = Message::new(ping.txid, NodeId::ZERO, Body::Pong { observed: a });
+        let pong_len = pong.encoded_len() as u64;
+        assert!(r.take_answer(Instant::from_secs(3), a, &pong).is_some());
+        assert_eq!(
+            join(&r),
+            ClassTraffic {
+                messages: 3,
+                bytes: 2 * len + pong_len
+            }
+        );
+        // A duplicate answer matches nothing and is not counted; nor are
+        // other classes touched.
+        assert!(r.take_answer(Instant::from_secs(3), a, &pong).is_none());
+        assert_eq!(join(&r).messages, 3);
+        let others: u64 = r.traffic().iter().map(|t| t.messages).sum();
+        assert_eq!(others, 3);
+        // Callers count unsolicited messages; clearing keeps the counts.
+        r.count_sent(TrafficClass::RoutingMaintenance, &pong);
+        r.clear();
+        assert_eq!(
+            r.traffic()[TrafficClass::RoutingMaintenance.index()].messages,
+            1
+        );
+        assert_eq!(join(&r).messages, 3);
+    }
+
+    #[test]
     fn an_answered_request_never_expires() {
         let mut r = rpcs();
         let a = Addr::new([1, 1, 1, 1], 1);
-        let tx = r.start(Instant::ZERO, a, None, Body::Ping, 1);
+        let tx = r
+            .start(Instant::ZERO, a, None, Body::Ping, 1, TrafficClass::Store)
+            .txid;
         let got = r.take_answer(
             Instant::from_millis(5),
             a,

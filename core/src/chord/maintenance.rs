@@ -4,7 +4,7 @@ use super::lookup::{Tier, Walk};
 use super::ring::{clockwise, in_half_open, in_open};
 use super::{Chord, JoinState, LookupState, Phase, Purpose, RpcFor};
 use crate::addr::Addr;
-use crate::protocol::{Event, RequestId, RequestStats};
+use crate::protocol::{Event, RequestId, RequestStats, TrafficClass};
 use crate::time::{Duration, Instant};
 use crate::wire::{Body, Contact};
 
@@ -57,6 +57,7 @@ impl Chord {
             id,
             LookupState {
                 purpose: Purpose::Join,
+                class: TrafficClass::Join,
                 target: self.id,
                 walk,
                 stats,
@@ -110,7 +111,8 @@ impl Chord {
     }
 
     /// Starts the periodic timers; stabilization and the first fix-fingers
-    /// round run at once, so a new node is linked in and routes well quickly.
+    /// round run at once, so a new node is linked in and routes well quickly
+    /// (their traffic counts as joining).
     pub(super) fn start_maintenance(&mut self, now: Instant) {
         let check = self.jittered(self.cfg.check_predecessor_interval);
         self.next_check_predecessor = now + check;
@@ -118,15 +120,21 @@ impl Chord {
         self.next_fix_fingers = now + self.fix_fingers_period();
         self.store_deadline = None;
         self.update_store_deadline();
-        self.stabilize(now);
-        self.start_fix_round(now);
+        self.stabilize_as(now, TrafficClass::Join);
+        self.start_fix_round_as(now, TrafficClass::Join);
     }
 
     // ---- stabilize and notify ----------------------------------------------
 
-    /// Asks the successor for its predecessor and successor list. With no
-    /// successor left, the nearest finger (or the predecessor) takes its place.
+    /// Stabilizes as routing maintenance ([`Chord::stabilize_as`]).
     pub(super) fn stabilize(&mut self, now: Instant) {
+        self.stabilize_as(now, TrafficClass::RoutingMaintenance);
+    }
+
+    /// Asks the successor for its predecessor and successor list, counting
+    /// the traffic under `class`. With no successor left, the nearest finger
+    /// (or the predecessor) takes its place.
+    pub(super) fn stabilize_as(&mut self, now: Instant, class: TrafficClass) {
         if self.stabilizing {
             return;
         }
@@ -147,18 +155,20 @@ impl Chord {
             return;
         };
         self.stabilizing = true;
-        self.request(now, s, Body::GetNeighbours, RpcFor::Stabilize);
+        self.request(now, s, Body::GetNeighbours, RpcFor::Stabilize(class));
     }
 
     /// The successor `s` answered stabilization: adopt its predecessor if that
     /// sits between us, take its successor list as ours, and notify the
-    /// (possibly new) successor.
+    /// (possibly new) successor. The notify, and any further stabilization,
+    /// count under the answered request's `class`.
     pub(super) fn on_neighbours(
         &mut self,
         now: Instant,
         s: Contact,
         predecessor: Option<Contact>,
         successors: Vec<Contact>,
+        class: TrafficClass,
     ) {
         self.stabilizing = false;
         let spos = self.ring.position(&s.id);
@@ -184,14 +194,14 @@ impl Chord {
             self.neighbours_dirty = true;
         }
         if let Some(first) = self.successors.first() {
-            self.notify_peer(first.addr, Body::Notify);
+            self.notify_peer(first.addr, Body::Notify, class);
         }
         if adopted {
             // The successor pointer was behind: follow the predecessor chain
             // at once rather than one node per interval, so a node passed
             // over during a burst of joins is linked in within a few round
             // trips. Each step moves strictly closer, so the chase ends.
-            self.stabilize(now);
+            self.stabilize_as(now, class);
         }
     }
 
@@ -212,7 +222,11 @@ impl Chord {
                 // Aggressive join (OverSim's default): the old predecessor
                 // learns of the newcomer at once instead of at its next
                 // stabilization, so a burst of joins keeps the ring linked.
-                self.notify_peer(p.addr, Body::SuccessorHint { successor: n });
+                self.notify_peer(
+                    p.addr,
+                    Body::SuccessorHint { successor: n },
+                    TrafficClass::RoutingMaintenance,
+                );
             }
         }
         if self.successors.is_empty() {
@@ -258,11 +272,19 @@ impl Chord {
     /// Starts a round that refreshes every finger, lowest first. Fingers whose
     /// start lies before the successor are the successor and need no lookup;
     /// a found finger f also covers every higher finger whose start lies
-    /// before f, so a round costs about log2(N) lookups, not m.
+    /// before f, so a round costs about log2(N) lookups, not m. Its traffic
+    /// is routing maintenance ([`Chord::start_fix_round_as`]).
     pub(super) fn start_fix_round(&mut self, now: Instant) {
+        self.start_fix_round_as(now, TrafficClass::RoutingMaintenance);
+    }
+
+    /// Starts a fix-fingers round whose traffic counts under `class`, unless
+    /// one is in progress.
+    pub(super) fn start_fix_round_as(&mut self, now: Instant, class: TrafficClass) {
         if self.fix_round.is_some() {
             return;
         }
+        self.fix_class = class;
         let m = self.ring.bits();
         let Some(succ) = self.successors.first() else {
             self.fingers.clear();
@@ -374,14 +396,14 @@ impl Chord {
                 })
                 .collect();
             for body in values {
-                self.notify_peer(s.addr, body);
+                self.notify_peer(s.addr, body, TrafficClass::DataMaintenance);
             }
-            self.notify_peer(s.addr, leaving.clone());
+            self.notify_peer(s.addr, leaving.clone(), TrafficClass::RoutingMaintenance);
         }
         if let Some(p) = self.predecessor
             && succ.is_none_or(|s| s.id != p.id)
         {
-            self.notify_peer(p.addr, leaving);
+            self.notify_peer(p.addr, leaving, TrafficClass::RoutingMaintenance);
         }
     }
 }

@@ -23,6 +23,14 @@
 //!   node hands a newly arrived predecessor the keys that are now its own;
 //! - a graceful leave hands every value to the successor and tells the
 //!   predecessor and the successor, so they close the gap at once.
+//!
+//! Traffic is accounted by [`TrafficClass`] (rule in [`crate::protocol`]):
+//! lookups and gets (steps, recursive forwards and results, replica reads)
+//! are `Lookup`; puts and removes `Store`; bootstrap pings, the join lookup
+//! and the first stabilization and fix-fingers round after joining `Join`;
+//! stabilize, notify, successor hints, fix-fingers, check-predecessor and
+//! leave notices `RoutingMaintenance`; replica pushes, key hand-offs and the
+//! publisher's republishing `DataMaintenance`.
 
 mod config;
 mod fingers;
@@ -42,7 +50,7 @@ use crate::id::NodeId;
 use crate::outbox::Outbox;
 use crate::protocol::{
     Command, CommandError, Deadline, Event, NodeStats, Protocol, RequestId, RequestStats,
-    RouteEntry, RouteRole, RoutingMode, TimerReason, Transmit,
+    RouteEntry, RouteRole, RoutingMode, TimerReason, TrafficClass, Transmit,
 };
 use crate::recursive::{Forwarding, RecentRoutes};
 use crate::rng::NodeRng;
@@ -81,10 +89,26 @@ enum Purpose {
     Finger(u8),
 }
 
+impl Purpose {
+    /// The traffic class of a lookup for this purpose; `fingers` is the
+    /// class of the fix-fingers round in progress.
+    fn class(&self, fingers: TrafficClass) -> TrafficClass {
+        match self {
+            Purpose::Lookup | Purpose::Get => TrafficClass::Lookup,
+            Purpose::Store { report: true, .. } => TrafficClass::Store,
+            Purpose::Store { report: false, .. } => TrafficClass::DataMaintenance,
+            Purpose::Join => TrafficClass::Join,
+            Purpose::Finger(_) => fingers,
+        }
+    }
+}
+
 /// A lookup in progress at its origin.
 #[derive(Clone, Debug)]
 struct LookupState {
     purpose: Purpose,
+    /// The class its messages count under.
+    class: TrafficClass,
     /// The id as given (the walk works on its ring position).
     target: NodeId,
     walk: Walk,
@@ -102,8 +126,9 @@ enum RpcFor {
     Step(RequestId),
     /// A recursive request forwarded to a next hop (key into `forwards`).
     Forward(u64),
-    /// GET_NEIGHBOURS to the successor.
-    Stabilize,
+    /// GET_NEIGHBOURS to the successor, counted under the class (the
+    /// stabilization right after a join counts as joining).
+    Stabilize(TrafficClass),
     /// A ping to the predecessor.
     CheckPredecessor,
     /// FIND_VALUE to a replica.
@@ -178,6 +203,8 @@ pub struct Chord {
     join: Option<JoinState>,
     /// The next finger index of the fix-fingers round in progress.
     fix_round: Option<u16>,
+    /// The traffic class of that round (the first after a join counts as joining).
+    fix_class: TrafficClass,
     stabilizing: bool,
     checking_predecessor: bool,
     next_stabilize: Instant,
@@ -205,6 +232,7 @@ impl Chord {
         let first_txid = rng.random::<u64>() >> 1;
         let ring = Ring::new(cfg.id_bits);
         let rpcs = Rpcs::new(
+            id,
             first_txid,
             cfg.min_rpc_timeout,
             cfg.rpc_timeout,
@@ -235,6 +263,7 @@ impl Chord {
             rpcs,
             join: None,
             fix_round: None,
+            fix_class: TrafficClass::RoutingMaintenance,
             stabilizing: false,
             checking_predecessor: false,
             next_stabilize: Instant::NEVER,
@@ -317,15 +346,22 @@ impl Chord {
         });
     }
 
-    /// Sends a message that expects no answer (a one-way request or a reply).
+    /// Sends a reply (not counted: a reply counts at its requester).
     fn send(&mut self, dst: Addr, txid: u64, body: Body) {
         self.push(dst, Message::new(txid, self.id, body));
     }
 
-    /// Sends a one-way request with a fresh txid.
-    fn notify_peer(&mut self, dst: Addr, body: Body) {
+    /// Sends a one-way request with a fresh txid, counted under `class`.
+    fn notify_peer(&mut self, dst: Addr, body: Body, class: TrafficClass) {
         let txid = self.rpcs.fresh_txid();
-        self.send(dst, txid, body);
+        self.send_counted(dst, txid, body, class);
+    }
+
+    /// Sends an unsolicited message, counted under `class`.
+    fn send_counted(&mut self, dst: Addr, txid: u64, body: Body, class: TrafficClass) {
+        let msg = Message::new(txid, self.id, body);
+        self.rpcs.count_sent(class, &msg);
+        self.push(dst, msg);
     }
 
     /// Sends a request and waits for its answer.
@@ -341,9 +377,29 @@ impl Chord {
         body: Body,
         purpose: RpcFor,
     ) {
-        let txid = self.rpcs.start(now, dst, to, body.clone(), purpose);
+        let class = self.class_of(purpose);
+        let msg = self.rpcs.start(now, dst, to, body, purpose, class);
         self.count_message(purpose);
-        self.send(dst, txid, body);
+        self.push(dst, msg);
+    }
+
+    /// The traffic class of a request sent for `purpose`.
+    fn class_of(&self, purpose: RpcFor) -> TrafficClass {
+        match purpose {
+            RpcFor::Join(_) => TrafficClass::Join,
+            RpcFor::Step(id) => self
+                .lookups
+                .get(&id)
+                .map_or(TrafficClass::Lookup, |l| l.class),
+            RpcFor::Forward(_) | RpcFor::Fetch(_) => TrafficClass::Lookup,
+            RpcFor::Stabilize(class) => class,
+            RpcFor::CheckPredecessor => TrafficClass::RoutingMaintenance,
+            RpcFor::Store(id) => match self.batches.get(&id) {
+                Some(b) if !b.report => TrafficClass::DataMaintenance,
+                _ => TrafficClass::Store,
+            },
+            RpcFor::Handoff => TrafficClass::DataMaintenance,
+        }
     }
 
     fn count_message(&mut self, purpose: RpcFor) {
@@ -534,12 +590,12 @@ impl Chord {
                 self.forwards.remove(&f);
             }
             (
-                RpcFor::Stabilize,
+                RpcFor::Stabilize(class),
                 Body::Neighbours {
                     predecessor,
                     successors,
                 },
-            ) => self.on_neighbours(now, sender, predecessor, successors),
+            ) => self.on_neighbours(now, sender, predecessor, successors, class),
             (RpcFor::CheckPredecessor, _) => self.checking_predecessor = false,
             (RpcFor::Fetch(id), Body::Values { values }) => self.on_values(now, id, values),
             (RpcFor::Store(id), Body::StoreAck { stored }) => self.on_store_ack(now, id, stored),
@@ -574,10 +630,10 @@ impl Chord {
                 }
                 self.forward(now, f)
             }
-            RpcFor::Stabilize => {
+            RpcFor::Stabilize(class) => {
                 self.stabilizing = false;
                 // Successor-list repair: the next entry is the new successor.
-                self.stabilize(now);
+                self.stabilize_as(now, class);
             }
             RpcFor::CheckPredecessor => self.checking_predecessor = false,
             RpcFor::Fetch(id) => {
@@ -602,8 +658,7 @@ impl Chord {
                 Expired::Retry(txid) => {
                     let purpose = self.rpcs.purpose(txid).copied();
                     if let Some((dst, msg)) =
-                        self.rpcs
-                            .resend(now, txid, self.id, crate::recursive::count_resend)
+                        self.rpcs.resend(now, txid, crate::recursive::count_resend)
                     {
                         if let Some(p) = purpose {
                             self.count_message(p);
@@ -842,6 +897,7 @@ impl Protocol for Chord {
             request_timeouts: self.request_timeouts,
             active_lookups: self.lookups.len(),
             loops_detected: self.loops_detected,
+            traffic: self.rpcs.traffic(),
         }
     }
 }

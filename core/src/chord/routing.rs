@@ -4,7 +4,7 @@ use super::lookup::{Tier, Walk};
 use super::ring::{clockwise, in_open};
 use super::{Chord, LookupState, Purpose, RpcFor};
 use crate::id::NodeId;
-use crate::protocol::{Event, RequestId, RequestStats};
+use crate::protocol::{Event, RequestId, RequestStats, TrafficClass};
 use crate::recursive::{Forwarding, PathCheck, check_path};
 use crate::time::Instant;
 use crate::wire::{Body, Contact};
@@ -81,10 +81,12 @@ impl Chord {
             finished: now,
             ..RequestStats::default()
         };
+        let class = purpose.class(self.fix_class);
         self.lookups.insert(
             id,
             LookupState {
                 purpose,
+                class,
                 target,
                 walk,
                 stats,
@@ -302,9 +304,10 @@ impl Chord {
     }
 
     /// Sends a recursive result to the origin (or takes it, if that is us).
+    /// Only user lookups are routed recursively, so it counts as `Lookup`.
     fn deliver_result(&mut self, now: Instant, origin: Contact, route_id: u64, result: Body) {
         if origin.id != self.id {
-            return self.send(origin.addr, route_id, result);
+            return self.send_counted(origin.addr, route_id, result, TrafficClass::Lookup);
         }
         if let Body::RouteResult {
             hops,

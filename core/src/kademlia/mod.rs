@@ -14,6 +14,15 @@
 //!
 //! Defaults follow the paper (k = 20, α = 3, 1 h refresh and republish, 24 h
 //! expiry, stale after 5 failures).
+//!
+//! Outstanding requests live in the RPC table shared with Chord
+//! (`crate::rpc`), which also accounts for traffic by [`TrafficClass`] (rule
+//! in [`crate::protocol`]): lookups and gets (iterative steps, recursive
+//! forwards and results) are `Lookup`; puts and removes (the lookup of the k
+//! closest and the STOREs) `Store`; bootstrap pings, the self-lookup and the
+//! bucket refreshes that follow it `Join`; periodic bucket refreshes and
+//! liveness checks of a full bucket's head `RoutingMaintenance`; republishing
+//! by holders and by the publisher `DataMaintenance`.
 
 mod lookup;
 mod recursive;
@@ -24,11 +33,11 @@ use crate::id::{HashAlg, NodeId};
 use crate::outbox::Outbox;
 use crate::protocol::{
     Command, CommandError, Deadline, Event, NodeStats, Protocol, RequestId, RequestStats,
-    RouteEntry, RoutingMode, TimerReason, Transmit,
+    RouteEntry, RoutingMode, TimerReason, TrafficClass, Transmit,
 };
 use crate::recursive::{Forwarding, RecentRoutes};
 use crate::rng::NodeRng;
-use crate::rtt::RttEstimator;
+use crate::rpc::{Expired, Rpcs};
 use crate::store::ValueStore;
 use crate::time::{Duration, Instant};
 use crate::timers::TimerQueue;
@@ -184,7 +193,22 @@ enum Purpose {
         report: bool,
     },
     Join,
-    Refresh,
+    /// A bucket refresh, counted under the class (the refreshes that end a
+    /// join count as joining).
+    Refresh(TrafficClass),
+}
+
+impl Purpose {
+    /// The traffic class of a lookup for this purpose.
+    fn class(&self) -> TrafficClass {
+        match self {
+            Purpose::Lookup | Purpose::Get => TrafficClass::Lookup,
+            Purpose::Store { report: true, .. } => TrafficClass::Store,
+            Purpose::Store { report: false, .. } => TrafficClass::DataMaintenance,
+            Purpose::Join => TrafficClass::Join,
+            Purpose::Refresh(class) => *class,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -216,17 +240,6 @@ enum RpcFor {
     Forward(u64),
 }
 
-#[derive(Clone, Debug)]
-struct Pending {
-    sent: Instant,
-    retried: bool,
-    dst: Addr,
-    to: Option<NodeId>,
-    request: Body,
-    purpose: RpcFor,
-    retries_left: u8,
-}
-
 #[derive(Clone, Copy, Debug)]
 struct JoinState {
     pings_outstanding: u32,
@@ -253,10 +266,8 @@ pub struct Kademlia {
     published: BTreeMap<(NodeId, Vec<u8>), Published>,
     lookups: BTreeMap<RequestId, LookupState>,
     batches: BTreeMap<RequestId, StoreBatch>,
-    pending: BTreeMap<u64, Pending>,
-    rpc_timers: TimerQueue<u64>,
+    rpcs: Rpcs<RpcFor>,
     join: Option<JoinState>,
-    next_txid: u64,
     next_request: u64,
     next_maintenance: Instant,
     store_deadline: Option<Deadline>,
@@ -264,7 +275,6 @@ pub struct Kademlia {
     events: Outbox<Event>,
     requests_sent: u64,
     request_timeouts: u64,
-    rtt: RttEstimator,
     /// Recursive lookups this node originated: route id → lookup.
     routes: BTreeMap<u64, RequestId>,
     route_timers: TimerQueue<u64>,
@@ -280,9 +290,16 @@ impl Kademlia {
     /// `cfg` is shared between nodes; validate it first.
     pub fn new(cfg: Arc<KademliaConfig>, id: NodeId, addr: Addr, seed: u64) -> Self {
         let mut rng = NodeRng::seed_from_u64(seed);
-        let next_txid = rng.random::<u64>() >> 1;
+        let first_txid = rng.random::<u64>() >> 1;
         let table = RoutingTable::new(id, cfg.k, cfg.replacement_cache);
-        let rtt = RttEstimator::new(cfg.min_rpc_timeout, cfg.rpc_timeout);
+        let rpcs = Rpcs::new(
+            id,
+            first_txid,
+            cfg.min_rpc_timeout,
+            cfg.rpc_timeout,
+            cfg.adaptive_timeout,
+            cfg.rpc_retries,
+        );
         Kademlia {
             cfg,
             id,
@@ -294,10 +311,8 @@ impl Kademlia {
             published: BTreeMap::new(),
             lookups: BTreeMap::new(),
             batches: BTreeMap::new(),
-            pending: BTreeMap::new(),
-            rpc_timers: TimerQueue::default(),
+            rpcs,
             join: None,
-            next_txid,
             next_request: 1,
             next_maintenance: Instant::NEVER,
             store_deadline: None,
@@ -305,7 +320,6 @@ impl Kademlia {
             events: Outbox::default(),
             requests_sent: 0,
             request_timeouts: 0,
-            rtt,
             routes: BTreeMap::new(),
             route_timers: TimerQueue::default(),
             forwards: BTreeMap::new(),
@@ -317,9 +331,7 @@ impl Kademlia {
 
     /// A transaction id no request uses (for recursive route ids).
     fn fresh_txid(&mut self) -> u64 {
-        let t = self.next_txid;
-        self.next_txid = self.next_txid.wrapping_add(1);
-        t
+        self.rpcs.fresh_txid()
     }
 
     /// The configuration this node runs with.
@@ -351,6 +363,7 @@ impl Kademlia {
         id
     }
 
+    /// Sends a reply, or a message counted elsewhere.
     fn send(&mut self, dst: Addr, msg: Message) {
         self.transmits.push(Transmit {
             src: self.addr,
@@ -367,32 +380,28 @@ impl Kademlia {
         request: Body,
         purpose: RpcFor,
     ) {
-        let txid = self.next_txid;
-        self.next_txid = self.next_txid.wrapping_add(1);
-        self.send(dst, Message::new(txid, self.id, request.clone()));
+        let class = self.class_of(purpose);
+        let msg = self.rpcs.start(now, dst, to, request, purpose, class);
+        self.send(dst, msg);
         self.requests_sent += 1;
         self.count_message(purpose);
-        self.pending.insert(
-            txid,
-            Pending {
-                sent: now,
-                retried: false,
-                dst,
-                to,
-                request,
-                purpose,
-                retries_left: self.cfg.rpc_retries,
-            },
-        );
-        self.rpc_timers.schedule(now + self.rpc_timeout(), txid);
     }
 
-    /// How long to wait for a reply now.
-    fn rpc_timeout(&self) -> Duration {
-        if self.cfg.adaptive_timeout {
-            self.rtt.timeout()
-        } else {
-            self.cfg.rpc_timeout
+    /// The traffic class of a request sent for `purpose`.
+    fn class_of(&self, purpose: RpcFor) -> TrafficClass {
+        match purpose {
+            RpcFor::Lookup(id) => self
+                .lookups
+                .get(&id)
+                .map_or(TrafficClass::Lookup, |l| l.purpose.class()),
+            RpcFor::Store(id) => match self.batches.get(&id) {
+                Some(b) if !b.report => TrafficClass::DataMaintenance,
+                _ => TrafficClass::Store,
+            },
+            RpcFor::Check(_) => TrafficClass::RoutingMaintenance,
+            RpcFor::Join(_) => TrafficClass::Join,
+            // Only user lookups are routed recursively.
+            RpcFor::Forward(_) => TrafficClass::Lookup,
         }
     }
 
@@ -538,11 +547,11 @@ impl Kademlia {
                     .first()
                     .map_or(0, |c| self.id.common_prefix_len(&c.id));
                 for b in 0..nearest.min(self.table.bucket_count().max(1)) {
-                    self.refresh_bucket(now, b);
+                    self.refresh_bucket(now, b, TrafficClass::Join);
                 }
                 self.next_maintenance = now + self.maintenance_period();
             }
-            Purpose::Refresh => {}
+            Purpose::Refresh(_) => {}
         }
     }
 
@@ -552,10 +561,10 @@ impl Kademlia {
         self.jittered(d)
     }
 
-    fn refresh_bucket(&mut self, now: Instant, bucket: usize) {
+    fn refresh_bucket(&mut self, now: Instant, bucket: usize, class: TrafficClass) {
         let target = self.id.random_at_prefix(bucket, &mut self.rng);
         let id = self.new_request();
-        self.start_lookup(now, Purpose::Refresh, target, id);
+        self.start_lookup(now, Purpose::Refresh(class), target, id);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -721,18 +730,10 @@ impl Kademlia {
         {
             return self.on_route_result(now, msg.txid, hops, sent, loop_detected, contacts);
         }
-        let Some(p) = self.pending.get(&msg.txid) else {
+        // Only an answer from the node (or address) asked is taken.
+        let Some(p) = self.rpcs.take_answer(now, from, &msg) else {
             return;
         };
-        if p.dst != from && p.to != Some(msg.sender) {
-            return; // not from the node we asked
-        }
-        let Some(p) = self.pending.remove(&msg.txid) else {
-            return;
-        };
-        if !p.retried {
-            self.rtt.sample(now - p.sent);
-        }
         match (p.purpose, msg.body) {
             (RpcFor::Lookup(id), body) => {
                 let Some(l) = self.lookups.get_mut(&id) else {
@@ -782,39 +783,46 @@ impl Kademlia {
         }
     }
 
-    fn on_rpc_timeout(&mut self, now: Instant, txid: u64) {
-        let Some(p) = self.pending.get_mut(&txid) else {
-            return;
-        };
-        if p.retries_left > 0 {
-            p.retries_left -= 1;
-            p.retried = true;
-            crate::recursive::count_resend(&mut p.request);
-            if let RpcFor::Forward(f) = p.purpose
-                && let Some(fw) = self.forwards.get_mut(&f)
-            {
-                fw.sent = fw.sent.saturating_add(1);
+    /// Requests whose wait ended: retransmit or give up.
+    fn on_rpc_deadlines(&mut self, now: Instant) {
+        while let Some(e) = self.rpcs.poll_expired(now) {
+            match e {
+                Expired::Retry(txid) => self.on_rpc_retry(now, txid),
+                Expired::Failed(p) => self.on_rpc_failed(now, p.purpose, p.to),
             }
-            let (dst, to, purpose, body) = (p.dst, p.to, p.purpose, p.request.clone());
-            self.send(dst, Message::new(txid, self.id, body));
-            self.requests_sent += 1;
-            self.count_message(purpose);
-            self.rpc_timers.schedule(now + self.rpc_timeout(), txid);
-            // The lookup stops waiting for it but still takes a late answer.
-            if let (RpcFor::Lookup(id), Some(to)) = (purpose, to)
-                && let Some(l) = self.lookups.get_mut(&id)
-            {
-                l.list.stalled(&to);
-                self.drive(now, id);
-            }
-            return;
         }
-        let Some(p) = self.pending.remove(&txid) else {
+    }
+
+    /// Retransmits a request that was not answered in time.
+    fn on_rpc_retry(&mut self, now: Instant, txid: u64) {
+        let Some((purpose, to)) = self.rpcs.pending(txid).map(|p| (p.purpose, p.to)) else {
             return;
         };
+        let Some((dst, msg)) = self.rpcs.resend(now, txid, crate::recursive::count_resend) else {
+            return;
+        };
+        if let RpcFor::Forward(f) = purpose
+            && let Some(fw) = self.forwards.get_mut(&f)
+        {
+            fw.sent = fw.sent.saturating_add(1);
+        }
+        self.send(dst, msg);
+        self.requests_sent += 1;
+        self.count_message(purpose);
+        // The lookup stops waiting for it but still takes a late answer.
+        if let (RpcFor::Lookup(id), Some(to)) = (purpose, to)
+            && let Some(l) = self.lookups.get_mut(&id)
+        {
+            l.list.stalled(&to);
+            self.drive(now, id);
+        }
+    }
+
+    /// A request and its retransmissions went unanswered.
+    fn on_rpc_failed(&mut self, now: Instant, purpose: RpcFor, to: Option<NodeId>) {
         self.request_timeouts += 1;
-        if let Some(to) = p.to {
-            let ev = match p.purpose {
+        if let Some(to) = to {
+            let ev = match purpose {
                 RpcFor::Check(_) => self.table.evict(&to),
                 _ => self
                     .table
@@ -822,9 +830,9 @@ impl Kademlia {
             };
             self.note_evicted(ev);
         }
-        match p.purpose {
+        match purpose {
             RpcFor::Lookup(id) => {
-                if let (Some(l), Some(to)) = (self.lookups.get_mut(&id), p.to) {
+                if let (Some(l), Some(to)) = (self.lookups.get_mut(&id), to) {
                     l.list.failed(&to);
                     l.stats.timeouts += 1;
                     self.drive(now, id);
@@ -870,7 +878,7 @@ impl Kademlia {
                 .saturating_sub(self.cfg.refresh_interval.as_micros()),
         );
         for b in self.table.idle_buckets(idle_since) {
-            self.refresh_bucket(now, b);
+            self.refresh_bucket(now, b, TrafficClass::RoutingMaintenance);
         }
         self.next_maintenance = now + self.maintenance_period();
     }
@@ -945,7 +953,6 @@ impl Protocol for Kademlia {
             k if is_request(k) => self.on_request(now, from, &msg),
             _ => self.on_response(now, from, msg),
         }
-        self.rpc_timers.prune(|t| self.pending.contains_key(t));
         let routes = &self.routes;
         self.route_timers.prune(|r| routes.contains_key(r));
     }
@@ -954,9 +961,7 @@ impl Protocol for Kademlia {
         if matches!(self.phase, Phase::Idle | Phase::Left) {
             return;
         }
-        while let Some(txid) = self.rpc_timers.pop_due(now) {
-            self.on_rpc_timeout(now, txid);
-        }
+        self.on_rpc_deadlines(now);
         while let Some(route_id) = self.route_timers.pop_due(now) {
             self.on_route_timeout(now, route_id);
         }
@@ -968,7 +973,6 @@ impl Protocol for Kademlia {
         if self.store_deadline.is_some_and(|d| d.at <= now) {
             self.republish(now);
         }
-        self.rpc_timers.prune(|t| self.pending.contains_key(t));
     }
 
     fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<RequestId, CommandError> {
@@ -1000,8 +1004,7 @@ impl Protocol for Kademlia {
                 self.phase = Phase::Left;
                 self.lookups.clear();
                 self.batches.clear();
-                self.pending.clear();
-                self.rpc_timers.clear();
+                self.rpcs.clear();
                 self.routes.clear();
                 self.route_timers.clear();
                 self.forwards.clear();
@@ -1078,7 +1081,6 @@ impl Protocol for Kademlia {
                 Ok(id)
             }
         }
-        .inspect(|_| self.rpc_timers.prune(|t| self.pending.contains_key(t)))
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -1087,7 +1089,7 @@ impl Protocol for Kademlia {
 
     fn poll_timeout(&self) -> Option<Deadline> {
         let rpc = [
-            self.rpc_timers.peek().map(|(at, _)| at),
+            self.rpcs.next_deadline(),
             self.route_timers.peek().map(|(at, _)| at),
         ]
         .into_iter()
@@ -1123,6 +1125,7 @@ impl Protocol for Kademlia {
             request_timeouts: self.request_timeouts,
             active_lookups: self.lookups.len(),
             loops_detected: self.loops_detected,
+            traffic: self.rpcs.traffic(),
         }
     }
 }

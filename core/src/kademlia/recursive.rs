@@ -17,7 +17,7 @@
 use super::lookup::Shortlist;
 use super::{Kademlia, LookupState, Purpose, RpcFor};
 use crate::id::NodeId;
-use crate::protocol::{RequestId, RequestStats};
+use crate::protocol::{RequestId, RequestStats, TrafficClass};
 use crate::recursive::{Forwarding, PathCheck, check_path};
 use crate::time::Instant;
 use crate::wire::{Body, Contact, Message};
@@ -174,7 +174,10 @@ impl Kademlia {
             loop_detected,
             contacts,
         };
-        self.send(origin.addr, Message::new(route_id, self.id, body));
+        // Unsolicited: counted here. Only user lookups are routed recursively.
+        let msg = Message::new(route_id, self.id, body);
+        self.rpcs.count_sent(TrafficClass::Lookup, &msg);
+        self.send(origin.addr, msg);
     }
 
     /// The result of a recursive lookup this node originated.

@@ -14,8 +14,23 @@ pub fn addr(i: usize) -> Addr {
     Addr::from_u32(0x0A00_0001 + i as u32, 4000)
 }
 
+/// A datagram the network carried, as its receiver got it.
+#[derive(Clone, Debug)]
+pub struct Tapped {
+    /// When it arrived.
+    pub at: Instant,
+    /// The address it came from.
+    pub from: Addr,
+    /// The receiving node.
+    pub to: usize,
+    /// The datagram.
+    pub msg: Message,
+    /// Whether the receiver got it (false: it had crashed).
+    pub delivered: bool,
+}
+
 /// The node listening on `a`, if any.
-fn index_of(a: Addr, n: usize) -> Option<usize> {
+pub fn index_of(a: Addr, n: usize) -> Option<usize> {
     let i = a.ip_u32().wrapping_sub(0x0A00_0001) as usize;
     (a.port == 4000 && i < n).then_some(i)
 }
@@ -27,6 +42,8 @@ pub struct Net<P> {
     pub delay: Duration,
     /// Datagrams handed to the network so far.
     pub datagrams: u64,
+    /// When set, every datagram taken off the wire is appended here.
+    pub tap: Option<Vec<Tapped>>,
     wire: BTreeMap<(Instant, u64), (Addr, usize, Message)>,
     seq: u64,
     deadlines: BTreeSet<(Instant, usize)>,
@@ -43,6 +60,7 @@ impl<P: Protocol> Net<P> {
             crashed: vec![false; n],
             delay: Duration::from_millis(1),
             datagrams: 0,
+            tap: None,
             wire: BTreeMap::new(),
             seq: 0,
             deadlines: BTreeSet::new(),
@@ -117,6 +135,15 @@ impl<P: Protocol> Net<P> {
                         break;
                     };
                     self.now = w;
+                    if let Some(tap) = self.tap.as_mut() {
+                        tap.push(Tapped {
+                            at: w,
+                            from,
+                            to,
+                            msg: msg.clone(),
+                            delivered: !self.crashed[to],
+                        });
+                    }
                     if !self.crashed[to] {
                         self.nodes[to].handle_message(w, from, msg);
                         self.flush(to);
@@ -131,6 +158,13 @@ impl<P: Protocol> Net<P> {
             }
         }
         self.now = self.now.max(until);
+    }
+
+    /// Runs until no datagram is in flight (timers due meanwhile fire too).
+    pub fn settle(&mut self) {
+        while let Some(&(at, _)) = self.wire.keys().next() {
+            self.run_until(at);
+        }
     }
 
     pub fn after(&mut self, d: Duration) {
