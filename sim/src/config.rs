@@ -171,6 +171,21 @@ pub struct StaticWorkload {
     pub get_delay_s: f64,
     /// Lifetime of the put values, in seconds.
     pub value_ttl_s: u32,
+    /// Share of the nodes that fail at once at `fail_at_s` (a mass failure),
+    /// in `[0, 1)`; 0 for none.
+    pub fail_fraction: f64,
+    /// Simulated time of the mass failure, in seconds; required when
+    /// `fail_fraction > 0`.
+    pub fail_at_s: Option<f64>,
+    /// After a mass failure, the routing state counts as repaired once the
+    /// share of routing entries naming dead nodes is below this, in `(0, 1]`.
+    pub repair_threshold: f64,
+    /// After a mass failure, the routing state is sampled this often, in
+    /// seconds of simulated time.
+    pub repair_sample_s: f64,
+    /// Sampling stops once the routing state is repaired, or this long after
+    /// the failure if it is not; the run lasts until sampling stops.
+    pub repair_max_s: f64,
 }
 
 impl Default for StaticWorkload {
@@ -183,6 +198,11 @@ impl Default for StaticWorkload {
             puts: 1_000,
             get_delay_s: 60.0,
             value_ttl_s: 86_400,
+            fail_fraction: 0.0,
+            fail_at_s: None,
+            repair_threshold: 0.01,
+            repair_sample_s: 5.0,
+            repair_max_s: 3600.0,
         }
     }
 }
@@ -203,12 +223,57 @@ impl StaticWorkload {
         if self.value_ttl_s == 0 {
             return Err(invalid("workload.value_ttl_s", 0, "at least 1 second"));
         }
+        if !(0.0..1.0).contains(&self.fail_fraction) {
+            return Err(invalid(
+                "workload.fail_fraction",
+                self.fail_fraction,
+                "a fraction in [0, 1)",
+            ));
+        }
+        match self.fail_at_s {
+            Some(t) if !t.is_finite() || t < 0.0 => {
+                return Err(invalid(
+                    "workload.fail_at_s",
+                    t,
+                    "a finite number of seconds >= 0",
+                ));
+            }
+            None if self.fail_fraction > 0.0 => {
+                return Err(invalid(
+                    "workload.fail_at_s",
+                    "none",
+                    "a time in seconds when fail_fraction > 0",
+                ));
+            }
+            _ => {}
+        }
+        if !(self.repair_threshold > 0.0 && self.repair_threshold <= 1.0) {
+            return Err(invalid(
+                "workload.repair_threshold",
+                self.repair_threshold,
+                "a share in (0, 1]",
+            ));
+        }
+        if !(self.repair_sample_s.is_finite() && self.repair_sample_s > 0.0) {
+            return Err(invalid(
+                "workload.repair_sample_s",
+                self.repair_sample_s,
+                "a finite number of seconds > 0",
+            ));
+        }
+        if !(self.repair_max_s.is_finite() && self.repair_max_s >= 0.0) {
+            return Err(invalid(
+                "workload.repair_max_s",
+                self.repair_max_s,
+                "a finite number of seconds >= 0",
+            ));
+        }
         Ok(())
     }
 }
 
 /// Options of the simulator itself.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SimOptions {
     /// Round-trip every message through the wire codec before delivery.
@@ -217,4 +282,45 @@ pub struct SimOptions {
     /// Skip the brute-force oracle (for very large benchmark runs); success
     /// columns are then reported as `false`/0.
     pub no_oracle: bool,
+    /// Simulated times, in seconds, at which to snapshot the overlay graph
+    /// (see [`crate::graph`]); each snapshot is taken after every event at
+    /// that time. The run lasts at least until the latest one. Taking
+    /// snapshots does not change the run.
+    pub snapshot_at_s: Vec<f64>,
+    /// Also return each snapshot's whole graph, for GraphML or DOT export.
+    pub snapshot_graphs: bool,
+    /// Above 5,000 live nodes, path lengths in a snapshot come from
+    /// breadth-first searches from this many sampled sources.
+    pub snapshot_bfs_sources: u32,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            wire_check: false,
+            no_oracle: false,
+            snapshot_at_s: Vec::new(),
+            snapshot_graphs: false,
+            snapshot_bfs_sources: 1_000,
+        }
+    }
+}
+
+impl SimOptions {
+    /// Checks every field; the error names the first bad one by its spec path.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        for (i, &t) in self.snapshot_at_s.iter().enumerate() {
+            if !t.is_finite() || t < 0.0 {
+                return Err(invalid(
+                    &format!("sim.snapshot_at_s[{i}]"),
+                    t,
+                    "a finite number of seconds >= 0",
+                ));
+            }
+        }
+        if self.snapshot_bfs_sources == 0 {
+            return Err(invalid("sim.snapshot_bfs_sources", 0, "at least 1"));
+        }
+        Ok(())
+    }
 }

@@ -5,11 +5,15 @@
 //! events by (time, insertion sequence) and folds every processed event into a
 //! trace hash, so the same configuration and seed give the same run, bit for
 //! bit. Scenarios ([`scenario`]) plan a workload from seeded streams and judge
-//! the results against a brute-force [`oracle`].
+//! the results against a brute-force [`oracle`]. At chosen simulated times a
+//! run can snapshot the overlay's routing-table graph ([`graph`]), and a
+//! static run can fail a share of its nodes at once and measure how long the
+//! routing state takes to recover ([`RepairReport`]).
 
 pub mod config;
 pub mod dht;
 pub mod engine;
+pub mod graph;
 pub mod network;
 pub mod oracle;
 pub mod records;
@@ -18,8 +22,10 @@ pub mod timers;
 
 pub use config::{InvalidConfig, LatencyModel, NetworkConfig, SimOptions, StaticWorkload};
 pub use dht::{DhtNode, Metric};
+pub use graph::{GraphOptions, GraphSnapshot, OverlayEdge, OverlayGraph, OverlayNode};
 pub use records::{
-    LookupRecord, MeasurementWindow, NodeTraffic, PutRecord, RunOutput, TrafficByKind,
+    LookupRecord, MeasurementWindow, NodeTraffic, PutRecord, RepairReport, RepairSample, RunOutput,
+    TrafficByKind,
 };
 pub use scenario::Progress;
 pub use scenario::churn::{ChurnRunError, run_churn};

@@ -1,8 +1,10 @@
 //! The rows a simulation run produces. The experiment front end turns them
 //! into Parquet tables; the column meanings are documented in the README.
 
+use crate::graph::{GraphSnapshot, OverlayGraph};
 use peerlab_core::NodeId;
 use peerlab_core::wire::MsgKind;
+use serde::{Deserialize, Serialize};
 
 /// One lookup issued by the workload.
 #[derive(Clone, Debug, PartialEq)]
@@ -109,6 +111,50 @@ pub struct RunOutput {
     pub joined: u32,
     /// Traffic during the measurement phase of a churn run.
     pub measurement: Option<MeasurementWindow>,
+    /// Overlay-graph snapshots at the times [`SimOptions::snapshot_at_s`]
+    /// asked for, in time order.
+    ///
+    /// [`SimOptions::snapshot_at_s`]: crate::SimOptions::snapshot_at_s
+    pub snapshots: Vec<GraphSnapshot>,
+    /// The graphs behind `snapshots`, same order, when
+    /// [`SimOptions::snapshot_graphs`](crate::SimOptions::snapshot_graphs) is set.
+    pub graphs: Vec<OverlayGraph>,
+    /// The mass failure of a static run and the repair that followed.
+    pub repair: Option<RepairReport>,
+}
+
+/// A mass failure and how the overlay's routing state recovered from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepairReport {
+    /// Simulated time of the failure, in seconds.
+    pub fail_at_s: f64,
+    /// The nodes that failed, ascending.
+    pub failed: Vec<u32>,
+    /// The overlay graph right after the failure, before any node reacted.
+    pub after_failure: GraphSnapshot,
+    /// The dead-entry share below which the routing state counts as repaired.
+    pub threshold: f64,
+    /// Seconds from the failure to the first sample whose dead-entry share
+    /// is below `threshold`; `None` if none was within the sampling window.
+    pub dead_share_repair_s: Option<f64>,
+    /// Ring DHTs (Chord): seconds from the failure to the first sample at
+    /// which every live node's successor is its true successor per the
+    /// oracle; `None` otherwise, or if none was within the sampling window.
+    pub successors_repair_s: Option<f64>,
+    /// The periodic samples after the failure.
+    pub samples: Vec<RepairSample>,
+}
+
+/// The routing state's health at one time after a mass failure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepairSample {
+    /// Simulated time, in seconds.
+    pub time_s: f64,
+    /// Share of live nodes' routing entries that name a dead node.
+    pub dead_entry_share: f64,
+    /// Ring DHTs: live nodes whose first successor is not their true
+    /// successor (or who have none).
+    pub wrong_successors: Option<u32>,
 }
 
 /// Traffic over a churn run's measurement phase, for per-node rates.

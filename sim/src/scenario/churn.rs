@@ -8,7 +8,7 @@
 //! A node that comes back after a departure starts a fresh session: a new
 //! state machine with the same id, joining through a random joined node.
 
-use super::{Progress, hook, judge, unhook};
+use super::{Progress, Snapshots, hook, judge, unhook};
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions};
 use crate::dht::DhtNode;
 use crate::engine::{Driver, Sim};
@@ -297,6 +297,7 @@ pub fn run_churn<D: DhtNode>(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RunOutput, ChurnRunError> {
     D::validate(&dht)?;
+    opts.validate()?;
     let scenario = churn.build()?;
     let phases = scenario.phases();
     let mut events = scenario.events(seed);
@@ -368,14 +369,28 @@ pub fn run_churn<D: DhtNode>(
         last_change: Instant::ZERO,
     };
     let end = at(phases.end_s);
-    let end_s = phases.end_s;
-    sim.run_until(end, &mut driver, &mut |t, events| {
-        progress(Progress {
-            sim_time_s: t.as_secs_f64(),
-            end_time_s: end_s,
-            events,
-        })
-    });
+    let mut snapshots = Snapshots::new(opts, seed);
+    let end_s = snapshots
+        .last_time()
+        .map_or(end, |t| t.max(end))
+        .as_secs_f64();
+    // The run stops at each snapshot and ends after the later of the
+    // measurement phase and the last snapshot.
+    loop {
+        let next = [(sim.now() < end).then_some(end), snapshots.next_time()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else { break };
+        sim.run_until(next, &mut driver, &mut |t, events| {
+            progress(Progress {
+                sim_time_s: t.as_secs_f64(),
+                end_time_s: end_s,
+                events,
+            })
+        });
+        snapshots.take_due(&sim);
+    }
     progress(Progress {
         sim_time_s: end_s,
         end_time_s: end_s,
@@ -393,6 +408,9 @@ pub fn run_churn<D: DhtNode>(
         sim_time_s: sim.now().as_secs_f64(),
         joined: driver.joins,
         measurement: Some(driver.window),
+        snapshots: snapshots.taken,
+        graphs: snapshots.graphs,
+        repair: None,
     })
 }
 

@@ -1,5 +1,5 @@
 //! Scenarios: a workload planned from seeded streams, driven through the
-//! engine, and judged against the brute-force [`Oracle`](crate::oracle::Oracle).
+//! engine, and judged against the brute-force [`Oracle`].
 //!
 //! - [`static_overlay`]: every node joins, the overlay settles, then lookups
 //!   and puts run; each put is read back from another node.
@@ -9,10 +9,14 @@
 pub mod churn;
 pub mod static_overlay;
 
+use crate::config::SimOptions;
 use crate::dht::{DhtNode, Metric};
+use crate::engine::Sim;
+use crate::graph::{GraphOptions, GraphSnapshot, OverlayGraph};
 use crate::network::index_of;
 use crate::oracle::Oracle;
-use peerlab_core::{Contact, NodeId};
+use peerlab_core::rng::derive_seed;
+use peerlab_core::{Contact, Duration, Instant, NodeId, Protocol};
 
 /// Progress of a running simulation.
 #[derive(Clone, Copy, Debug)]
@@ -64,4 +68,68 @@ pub(crate) fn judge<D: DhtNode>(
         found.first() == truth.first(),
         hits as f64 / truth.len() as f64,
     )
+}
+
+/// The overlay-graph snapshots a run was asked for, and those taken so far.
+pub(crate) struct Snapshots {
+    /// Requested times, ascending.
+    times: Vec<Instant>,
+    next: usize,
+    keep_graphs: bool,
+    bfs_sources: u32,
+    seed: u64,
+    pub(crate) taken: Vec<GraphSnapshot>,
+    pub(crate) graphs: Vec<OverlayGraph>,
+}
+
+impl Snapshots {
+    /// The snapshots `opts` asks for, in a run with seed `seed`.
+    pub(crate) fn new(opts: &SimOptions, seed: u64) -> Self {
+        let mut times: Vec<Instant> = opts
+            .snapshot_at_s
+            .iter()
+            .map(|&s| Instant::ZERO + Duration::from_secs_f64(s))
+            .collect();
+        times.sort_unstable();
+        Snapshots {
+            times,
+            next: 0,
+            keep_graphs: opts.snapshot_graphs,
+            bfs_sources: opts.snapshot_bfs_sources,
+            seed,
+            taken: Vec::new(),
+            graphs: Vec::new(),
+        }
+    }
+
+    /// The time of the next snapshot still to take.
+    pub(crate) fn next_time(&self) -> Option<Instant> {
+        self.times.get(self.next).copied()
+    }
+
+    /// The time of the latest snapshot.
+    pub(crate) fn last_time(&self) -> Option<Instant> {
+        self.times.last().copied()
+    }
+
+    /// Analysis options for snapshot number `k`.
+    pub(crate) fn options(&self, k: usize) -> GraphOptions {
+        GraphOptions {
+            sampled_sources: self.bfs_sources,
+            seed: derive_seed(self.seed, "graph-snapshot", k as u64),
+            ..GraphOptions::default()
+        }
+    }
+
+    /// Takes every snapshot due at or before the simulation's current time.
+    pub(crate) fn take_due<P: Protocol>(&mut self, sim: &Sim<P>) {
+        while self.next_time().is_some_and(|t| t <= sim.now()) {
+            let g = OverlayGraph::from_sim(sim);
+            self.taken.push(g.analyze(&self.options(self.next)));
+            if self.keep_graphs {
+                self.graphs.push(g);
+            }
+            self.next += 1;
+        }
+    }
 }

@@ -2,15 +2,16 @@
 //! workload of lookups and puts runs, each put read back from another node.
 //! Results are judged against the brute-force [`Oracle`].
 
-use super::{Progress, hook, judge, unhook};
+use super::{Progress, Snapshots, hook, judge, unhook};
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions, StaticWorkload, invalid};
-use crate::dht::DhtNode;
+use crate::dht::{DhtNode, Metric};
 use crate::engine::{Driver, Sim};
-use crate::network::{Network, addr_of};
+use crate::graph::{GraphOptions, OverlayGraph};
+use crate::network::{Network, addr_of, index_of};
 use crate::oracle::Oracle;
-use crate::records::{LookupRecord, PutRecord, RunOutput};
+use crate::records::{LookupRecord, PutRecord, RepairReport, RepairSample, RunOutput};
 use peerlab_core::kademlia::{Kademlia, KademliaConfig};
-use peerlab_core::protocol::RoutingMode;
+use peerlab_core::protocol::{RouteRole, RoutingMode};
 use peerlab_core::rng::{NodeRng, derive_seed};
 use peerlab_core::{Command, Duration, Event, Instant, NodeId, RequestId};
 use rand::{RngExt, SeedableRng};
@@ -65,6 +66,9 @@ struct StaticDriver {
 
 impl StaticDriver {
     fn issue<D: DhtNode>(&mut self, sim: &mut Sim<D>, node: u32, cmd: Command, w: Waiting) {
+        if !sim.is_up(node) {
+            return; // failed in a mass failure
+        }
         if let Ok(r) = sim.command(node, cmd) {
             self.waiting.insert((node, r), w);
         }
@@ -172,6 +176,120 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RepairState {
+    /// The failure is still to come.
+    Pending,
+    /// Sampling; the next sample is due then.
+    Sampling(Instant),
+    /// Repaired, or the sampling window has passed (or no failure planned).
+    Done,
+}
+
+/// A planned mass failure and the measurement of the repair after it.
+struct Repair {
+    at: Instant,
+    fraction: f64,
+    threshold: f64,
+    every: Duration,
+    until: Instant,
+    seed: u64,
+    /// The ring oracle, for DHTs with a successor pointer.
+    ring: Option<Oracle>,
+    state: RepairState,
+    report: Option<RepairReport>,
+}
+
+impl Repair {
+    /// When the run must next stop for the failure or a sample.
+    fn next_time(&self) -> Option<Instant> {
+        match self.state {
+            RepairState::Pending => Some(self.at),
+            RepairState::Sampling(t) => Some(t),
+            RepairState::Done => None,
+        }
+    }
+
+    /// Fails the planned share of live nodes, chosen from a seeded stream.
+    fn fail<D: DhtNode>(&mut self, sim: &mut Sim<D>, analysis: GraphOptions) {
+        let mut up: Vec<u32> = (0..sim.len()).filter(|&i| sim.is_up(i)).collect();
+        let k = ((self.fraction * up.len() as f64).round() as usize).min(up.len());
+        let mut rng = NodeRng::seed_from_u64(derive_seed(self.seed, "mass-failure", 0));
+        for j in 0..k {
+            let r = rng.random_range(j..up.len());
+            up.swap(j, r);
+        }
+        up.truncate(k);
+        up.sort_unstable();
+        for &i in &up {
+            sim.set_down(i);
+        }
+        let g = OverlayGraph::from_sim(sim);
+        self.report = Some(RepairReport {
+            fail_at_s: sim.now().as_secs_f64(),
+            failed: up,
+            after_failure: g.analyze(&analysis),
+            threshold: self.threshold,
+            dead_share_repair_s: None,
+            successors_repair_s: None,
+            samples: Vec::new(),
+        });
+        self.sample(sim, g);
+    }
+
+    /// Records the routing state's health now and decides whether to go on.
+    fn sample<D: DhtNode>(&mut self, sim: &Sim<D>, g: OverlayGraph) {
+        let Some(report) = self.report.as_mut() else {
+            return;
+        };
+        let now = sim.now();
+        let since = (now - self.at).as_secs_f64();
+        let wrong = self.ring.as_ref().map(|o| wrong_successors(sim, o));
+        let share = g.dead_entry_share();
+        report.samples.push(RepairSample {
+            time_s: now.as_secs_f64(),
+            dead_entry_share: share,
+            wrong_successors: wrong,
+        });
+        if report.dead_share_repair_s.is_none() && share < self.threshold {
+            report.dead_share_repair_s = Some(since);
+        }
+        if report.successors_repair_s.is_none() && wrong == Some(0) {
+            report.successors_repair_s = Some(since);
+        }
+        let repaired = report.dead_share_repair_s.is_some()
+            && (self.ring.is_none() || report.successors_repair_s.is_some());
+        let next = now + self.every;
+        self.state = if repaired || next > self.until {
+            RepairState::Done
+        } else {
+            RepairState::Sampling(next)
+        };
+    }
+}
+
+/// Live nodes whose first successor is not the next live node on the ring.
+fn wrong_successors<D: DhtNode>(sim: &Sim<D>, oracle: &Oracle) -> u32 {
+    let n = sim.len();
+    (0..n)
+        .filter(|&i| sim.is_up(i))
+        .filter(|&i| {
+            let truth = oracle
+                .successors(&oracle.id(i), 2, |j| sim.is_up(j))
+                .into_iter()
+                .find(|&j| j != i)
+                .unwrap_or(i);
+            let succ = sim
+                .node(i)
+                .routes()
+                .iter()
+                .find(|e| e.role == RouteRole::Successor(0))
+                .and_then(|e| index_of(e.contact.addr, n));
+            succ != Some(truth)
+        })
+        .count() as u32
+}
+
 /// Runs the static-overlay scenario with Kademlia nodes and iterative lookups.
 pub fn run_static_kademlia(
     net: &NetworkConfig,
@@ -200,6 +318,7 @@ pub fn run_static<D: DhtNode>(
 ) -> Result<RunOutput, InvalidConfig> {
     net.validate()?;
     work.validate()?;
+    opts.validate()?;
     D::validate(&dht)?;
     if (work.puts > 0 || work.lookups > 0) && net.nodes < 2 {
         return Err(invalid(
@@ -307,16 +426,65 @@ pub fn run_static<D: DhtNode>(
         waiting: BTreeMap::new(),
         joined: 0,
     };
-    let end_s = end.as_secs_f64();
-    sim.run_until(end, &mut driver, &mut |t, events| {
-        progress(Progress {
-            sim_time_s: t.as_secs_f64(),
-            end_time_s: end_s,
-            events,
-        })
-    });
+    let mut snapshots = Snapshots::new(opts, seed);
+    let mut repair = Repair {
+        at: Instant::ZERO + secs(work.fail_at_s.unwrap_or(0.0)),
+        fraction: work.fail_fraction,
+        threshold: work.repair_threshold,
+        every: secs(work.repair_sample_s),
+        until: Instant::ZERO + secs(work.fail_at_s.unwrap_or(0.0) + work.repair_max_s),
+        seed,
+        ring: (D::METRIC == Metric::Ring)
+            .then(|| Oracle::new(ids.iter().map(|id| D::oracle_id(&cfg, id)).collect())),
+        state: if work.fail_fraction > 0.0 && work.fail_at_s.is_some() {
+            RepairState::Pending
+        } else {
+            RepairState::Done
+        },
+        report: None,
+    };
+    // The run stops at each snapshot, the failure and each repair sample, and
+    // ends when the workload, the snapshots and the repair are all done.
+    let end_s = [
+        Some(end),
+        snapshots.last_time(),
+        (repair.state == RepairState::Pending).then_some(repair.at),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(end)
+    .as_secs_f64();
+    loop {
+        let next = [
+            (sim.now() < end).then_some(end),
+            snapshots.next_time(),
+            repair.next_time(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(next) = next else { break };
+        sim.run_until(next, &mut driver, &mut |t, events| {
+            progress(Progress {
+                sim_time_s: t.as_secs_f64(),
+                end_time_s: end_s,
+                events,
+            })
+        });
+        match repair.state {
+            RepairState::Pending if repair.at <= sim.now() => {
+                repair.fail(&mut sim, snapshots.options(usize::MAX));
+            }
+            RepairState::Sampling(t) if t <= sim.now() => {
+                repair.sample(&sim, OverlayGraph::from_sim(&sim));
+            }
+            _ => {}
+        }
+        snapshots.take_due(&sim);
+    }
     progress(Progress {
-        sim_time_s: end_s,
+        sim_time_s: sim.now().as_secs_f64(),
         end_time_s: end_s,
         events: sim.processed(),
     });
@@ -351,5 +519,8 @@ pub fn run_static<D: DhtNode>(
         sim_time_s: sim.now().as_secs_f64(),
         joined: driver.joined,
         measurement: None,
+        snapshots: snapshots.taken,
+        graphs: snapshots.graphs,
+        repair: repair.report,
     })
 }
