@@ -17,7 +17,7 @@
 use crate::network::{Network, addr_of, index_of};
 use crate::records::{NodeTraffic, TrafficByKind};
 use crate::timers::NodeTimers;
-use peerlab_core::protocol::{CommandError, Protocol};
+use peerlab_core::protocol::{ClassTraffic, CommandError, Protocol, TrafficClass};
 use peerlab_core::{Addr, Command, Event, Instant, Message, RequestId};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
@@ -73,6 +73,8 @@ pub struct Sim<P: Protocol> {
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
     timers: NodeTimers,
+    /// Traffic by purpose of node sessions that have been replaced.
+    retired: [ClassTraffic; TrafficClass::COUNT],
     slots: Vec<Slot<P>>,
     net: Network,
     wire_check: bool,
@@ -94,6 +96,7 @@ impl<P: Protocol> Sim<P> {
             queue: BinaryHeap::new(),
             seq: 0,
             timers: NodeTimers::new(n as u32),
+            retired: Default::default(),
             slots: nodes
                 .into_iter()
                 .map(|node| Slot { node, up: true })
@@ -151,6 +154,18 @@ impl<P: Protocol> Sim<P> {
         &self.node_traffic
     }
 
+    /// Traffic by purpose, as the nodes themselves attribute it (see
+    /// [`TrafficClass`]), summed over every node session so far.
+    pub fn class_traffic(&self) -> [ClassTraffic; TrafficClass::COUNT] {
+        let mut total = self.retired;
+        for s in &self.slots {
+            for (t, c) in total.iter_mut().zip(s.node.stats().traffic) {
+                *t += c;
+            }
+        }
+        total
+    }
+
     fn push(&mut self, at: Instant, action: Action) {
         self.seq += 1;
         self.queue.push(Reverse(Scheduled {
@@ -177,7 +192,10 @@ impl<P: Protocol> Sim<P> {
     /// a departure); datagrams still in flight to the old session reach it.
     pub fn revive(&mut self, i: u32, node: P) {
         let s = &mut self.slots[i as usize];
-        s.node = node;
+        let old = std::mem::replace(&mut s.node, node);
+        for (r, t) in self.retired.iter_mut().zip(old.stats().traffic) {
+            *r += t;
+        }
         s.up = true;
         self.flush(i);
     }

@@ -3,6 +3,7 @@
 
 use crate::graph::{GraphSnapshot, OverlayGraph};
 use peerlab_core::NodeId;
+use peerlab_core::protocol::{ClassTraffic, TrafficClass};
 use peerlab_core::wire::MsgKind;
 use serde::{Deserialize, Serialize};
 
@@ -168,9 +169,17 @@ pub struct MeasurementWindow {
     pub node_seconds: f64,
     /// Messages and bytes sent during the phase, by message type.
     pub traffic: TrafficByKind,
+    /// Messages and bytes during the phase by purpose (lookup, store, join,
+    /// routing maintenance, data maintenance), indexed by [`TrafficClass::index`].
+    pub by_class: [ClassTraffic; TrafficClass::COUNT],
 }
 
 impl MeasurementWindow {
+    /// Bytes per online node per second, for one purpose.
+    pub fn class_bytes_per_node_s(&self, class: TrafficClass) -> f64 {
+        self.by_class[class.index()].bytes as f64 / self.node_seconds.max(f64::MIN_POSITIVE)
+    }
+
     /// Bytes sent per online node per second.
     pub fn bytes_per_node_s(&self) -> f64 {
         self.traffic.total_bytes() as f64 / self.node_seconds.max(f64::MIN_POSITIVE)

@@ -18,7 +18,7 @@ use crate::records::{LookupRecord, MeasurementWindow, RunOutput, TrafficByKind};
 use peerlab_churn::{
     ChurnEvent, ChurnSpec, Phases, WorkItem, WorkloadDriver, WorkloadEvent, WorkloadSpec,
 };
-use peerlab_core::protocol::RoutingMode;
+use peerlab_core::protocol::{ClassTraffic, RoutingMode, TrafficClass};
 use peerlab_core::rng::{NodeRng, derive_seed};
 use peerlab_core::{Command, Duration, Event, HashAlg, Instant, NodeId, RequestId};
 use rand::{RngExt, SeedableRng};
@@ -116,6 +116,7 @@ struct ChurnDriver<D: DhtNode> {
     // Measurement-phase traffic and node-seconds.
     measuring: bool,
     traffic_at_start: TrafficByKind,
+    class_at_start: [ClassTraffic; TrafficClass::COUNT],
     window: MeasurementWindow,
     last_change: Instant,
 }
@@ -229,11 +230,25 @@ impl<D: DhtNode> Driver<D> for ChurnDriver<D> {
                 self.tick(sim.now());
                 self.measuring = true;
                 self.traffic_at_start = sim.traffic().clone();
+                self.class_at_start = sim.class_traffic();
             }
             HOOK_MEASURE_END => {
                 self.tick(sim.now());
                 self.measuring = false;
                 self.window.traffic = sim.traffic().since(&self.traffic_at_start);
+                let end = sim.class_traffic();
+                for ((w, e), s) in self
+                    .window
+                    .by_class
+                    .iter_mut()
+                    .zip(end)
+                    .zip(self.class_at_start)
+                {
+                    *w = ClassTraffic {
+                        messages: e.messages - s.messages,
+                        bytes: e.bytes - s.bytes,
+                    };
+                }
             }
             _ => {}
         }
@@ -361,6 +376,7 @@ pub fn run_churn<D: DhtNode>(
         joins: 0,
         measuring: false,
         traffic_at_start: TrafficByKind::default(),
+        class_at_start: Default::default(),
         window: MeasurementWindow {
             start_s: phases.measurement_start_s,
             end_s: phases.end_s,
