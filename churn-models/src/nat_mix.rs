@@ -512,3 +512,33 @@ impl NatModel {
         (g, self.class_in_group(run_seed, node, g))
     }
 }
+
+/// Each class is the core's preset of the same name
+/// ([`peerlab_core::nat::NatType`]), which carries its full RFC 4787
+/// behaviour and the connectivity oracle.
+impl From<NatClass> for peerlab_core::nat::NatType {
+    fn from(c: NatClass) -> Self {
+        use peerlab_core::nat::NatType;
+        match c {
+            NatClass::Open => NatType::Open,
+            NatClass::FullCone => NatType::FullCone,
+            NatClass::RestrictedCone => NatType::RestrictedCone,
+            NatClass::PortRestrictedCone => NatType::PortRestrictedCone,
+            NatClass::Symmetric => NatType::Symmetric,
+            NatClass::UdpBlocked => NatType::UdpBlocked,
+        }
+    }
+}
+
+/// Each blog class is the core's blog class of the same name.
+impl From<BlogClass> for peerlab_core::nat::BlogClass {
+    fn from(c: BlogClass) -> Self {
+        use peerlab_core::nat::BlogClass as Core;
+        match c {
+            BlogClass::P => Core::P,
+            BlogClass::G => Core::G,
+            BlogClass::B => Core::B,
+            BlogClass::F => Core::F,
+        }
+    }
+}

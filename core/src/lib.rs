@@ -17,6 +17,7 @@ pub mod chord;
 pub mod config;
 pub mod id;
 pub mod kademlia;
+pub mod nat;
 pub mod outbox;
 pub mod protocol;
 pub mod recursive;

@@ -14,6 +14,7 @@ pub mod config;
 pub mod dht;
 pub mod engine;
 pub mod graph;
+pub mod nat;
 pub mod network;
 pub mod oracle;
 pub mod records;
