@@ -324,7 +324,7 @@ impl<P: Protocol> Sim<P> {
             self.dropped += 1;
             return;
         };
-        if self.net.lose() {
+        if self.net.lose() || !self.net.reachable(from, to, self.now) {
             self.dropped += 1;
             return;
         }

@@ -4,8 +4,9 @@
 //! an address back to a node is arithmetic, not a table lookup.
 
 use crate::config::{LatencyModel, NetworkConfig};
+use peerlab_churn::PartitionSchedule;
 use peerlab_core::rng::{NodeRng, derive_seed};
-use peerlab_core::{Addr, Duration};
+use peerlab_core::{Addr, Duration, Instant};
 use rand::{RngExt, SeedableRng};
 
 const BASE_IP: u32 = 0x0A00_0000;
@@ -35,6 +36,7 @@ pub struct Network {
     /// Coordinates (scaled to milliseconds) and access delay, per node.
     coords: Vec<[f32; 4]>,
     rng: NodeRng,
+    partitions: Option<PartitionSchedule>,
 }
 
 impl Network {
@@ -70,7 +72,22 @@ impl Network {
             pair_seed: derive_seed(seed, "net-pairs", 0),
             coords,
             rng: NodeRng::seed_from_u64(derive_seed(seed, "net-loss", 0)),
+            partitions: None,
         }
+    }
+
+    /// Cuts the network along `schedule`: while a partition is active, no
+    /// message crosses between its two sides.
+    pub fn with_partitions(mut self, schedule: PartitionSchedule) -> Self {
+        self.partitions = (!schedule.windows().is_empty()).then_some(schedule);
+        self
+    }
+
+    /// Whether a message from node `a` can reach node `b` at `now`.
+    pub fn reachable(&self, a: u32, b: u32, now: Instant) -> bool {
+        self.partitions
+            .as_ref()
+            .is_none_or(|p| p.reachable(a, b, now.as_secs_f64()))
     }
 
     /// One-way delay from node `a` to node `b`. Symmetric and fixed per pair.

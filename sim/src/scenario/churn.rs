@@ -346,7 +346,8 @@ pub fn run_churn<D: DhtNode>(
             )
         })
         .collect();
-    let mut sim = Sim::new(nodes, Network::new(&net, seed), opts.wire_check);
+    let network = Network::new(&net, seed).with_partitions(scenario.partitions(seed));
+    let mut sim = Sim::new(nodes, network, opts.wire_check);
     for i in 0..n {
         sim.set_down(i);
     }
