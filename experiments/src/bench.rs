@@ -13,7 +13,8 @@
 use crate::error::Error;
 use crate::progress::RunProgress;
 use crate::run::{events_per_s, simulate};
-use crate::spec::Spec;
+use crate::simapi::StaticWorkload;
+use crate::spec::{DhtProtocol, Spec};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -100,9 +101,12 @@ pub fn bench_spec(nodes: u32, lookups: u32, seed: u64) -> Spec {
     spec.run.name = format!("bench-{nodes}");
     spec.run.seed = seed;
     spec.network.nodes = nodes;
-    spec.workload.join_window_s = nodes as f64 / JOIN_RATE_PER_S;
-    spec.workload.lookups = lookups;
-    spec.workload.puts = 0;
+    spec.workload = Some(StaticWorkload {
+        join_window_s: nodes as f64 / JOIN_RATE_PER_S,
+        lookups,
+        puts: 0,
+        ..StaticWorkload::default()
+    });
     spec.sim.no_oracle = nodes > ORACLE_MAX_NODES;
     spec
 }
@@ -124,7 +128,9 @@ pub fn child(args: BenchChildArgs) -> Result<(), Error> {
     spec.validate(origin)?;
     let baseline = proc_status_kb("VmRSS").unwrap_or(0);
     let mut bar = RunProgress::new(&format!("{} nodes", args.nodes));
-    let sim = simulate(&spec, origin, args.seed, &mut |p| bar.update(p))?;
+    let sim = simulate(&spec, origin, DhtProtocol::Kademlia, args.seed, &mut |p| {
+        bar.update(p)
+    })?;
     bar.finish();
     let peak = proc_status_kb("VmHWM")
         .ok_or_else(|| Error::Bench("cannot read VmHWM from /proc/self/status".into()))?;
@@ -238,9 +244,9 @@ mod tests {
     #[test]
     fn scenario_scales_the_join_window() {
         let s = bench_spec(100_000, 10_000, 1);
-        assert_eq!(s.workload.join_window_s, 1000.0);
+        assert_eq!(s.static_workload().join_window_s, 1000.0);
         assert!(s.sim.no_oracle);
-        assert_eq!(s.workload.puts, 0);
+        assert_eq!(s.static_workload().puts, 0);
         assert!(!bench_spec(10_000, 10, 1).sim.no_oracle);
         bench_spec(10_000, 10, 1)
             .validate(Path::new("<bench>"))

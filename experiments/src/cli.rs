@@ -3,6 +3,7 @@
 //! ```text
 //! peerlab run SPEC.toml --out DIR [--seed N]
 //! peerlab spec show SPEC.toml
+//! peerlab spec list [DIR]
 //! peerlab node run --listen ADDR [--control ADDR] [--bootstrap ADDR]... [--seed N] [--spec SPEC]
 //! peerlab node ctl --control ADDR put KEY VALUE [--ttl S] | get KEY | remove KEY VALUE
 //!                                 | lookup KEY | routes | stats | leave
@@ -73,6 +74,12 @@ pub enum SpecCommand {
         #[arg(value_name = "SPEC.toml")]
         spec: PathBuf,
     },
+    /// List the bundled specs: what each runs and what it reproduces.
+    List {
+        /// List the specs in this directory instead of the bundled ones.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `peerlab node ...`
@@ -93,6 +100,14 @@ pub fn execute(cli: Cli) -> Result<(), Error> {
         } => {
             let text = Spec::load(&spec)?.to_toml()?;
             print!("{text}");
+            Ok(())
+        }
+        Command::Spec {
+            command: SpecCommand::List { dir },
+        } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(crate::catalog::BUNDLED_DIR));
+            let entries = crate::catalog::list(&dir)?;
+            print!("{}", crate::catalog::render(&entries));
             Ok(())
         }
         Command::Node {
@@ -154,6 +169,13 @@ mod tests {
             Command::Bench(b) => assert_eq!((b.nodes, b.lookups), (vec![10, 20], 7)),
             other => panic!("{other:?}"),
         }
+        let c = Cli::try_parse_from(["peerlab", "spec", "list"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Spec {
+                command: SpecCommand::List { dir: None }
+            }
+        ));
         let c = Cli::try_parse_from(["peerlab", "bench"]).unwrap();
         match c.command {
             Command::Bench(b) => assert_eq!(b.nodes, vec![10_000, 100_000]),

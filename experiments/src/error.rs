@@ -36,6 +36,16 @@ pub enum Error {
         /// What is allowed.
         expected: String,
     },
+    /// A spec field is well-formed but cannot be used this way.
+    #[error("invalid spec {}: `{path_in_spec}` is not supported here: {reason}", file.display())]
+    SpecUnsupported {
+        /// The spec file.
+        file: PathBuf,
+        /// The dotted path of the field or table.
+        path_in_spec: String,
+        /// Why, and what to write instead.
+        reason: String,
+    },
     /// A file or directory could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {

@@ -14,9 +14,12 @@
 //! - [`bench`] measures the simulator at several sizes, one child process per
 //!   size; [`node_cmd`] wires the live node into the same binary.
 //!
+//! [`catalog`] lists the bundled specs (`peerlab spec list`).
+//!
 //! [`cli`] is the command line; `main.rs` only calls [`cli::main`].
 
 pub mod bench;
+pub mod catalog;
 pub mod cli;
 pub mod error;
 pub mod manifest;

@@ -5,6 +5,11 @@
 //! complete result directory (a later resumable sweep relies on this). It
 //! records no git state, host name or timestamp; `wall_time_s` and
 //! `events_per_s` are the only fields that change between identical runs.
+//!
+//! `protocols` has one entry per protocol the run simulated. The top-level
+//! figures are that entry's for a single protocol; for a comparison they are
+//! totals over the protocols (`sim_time_s` the longest), and `trace_hash`
+//! combines the protocols' hashes in order ([`combine_trace_hashes`]).
 
 use crate::error::Error;
 use crate::output::write_bytes_atomic;
@@ -46,6 +51,47 @@ pub struct Manifest {
     pub puts: u64,
     /// Every file of the result directory, relative to it, manifest excluded.
     pub files: Vec<String>,
+    /// One entry per simulated protocol, in the spec's order.
+    #[serde(default)]
+    pub protocols: Vec<ProtocolManifest>,
+}
+
+/// What one protocol's simulation of a run reported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProtocolManifest {
+    /// The protocol (`kademlia`, `chord`).
+    pub protocol: String,
+    /// Hash over the sequence of processed events, 16 hex digits.
+    pub trace_hash: String,
+    /// Events the simulator processed.
+    pub events: u64,
+    /// Wall-clock time of the simulation, in seconds.
+    pub wall_time_s: f64,
+    /// `events / wall_time_s`.
+    pub events_per_s: f64,
+    /// Simulated time at the end of the run, in seconds.
+    pub sim_time_s: f64,
+    /// Nodes that completed their join (joins, in a churn run).
+    pub nodes_joined: u32,
+    /// Messages dropped by the loss model.
+    pub messages_dropped: u64,
+    /// This protocol's rows in `lookups.parquet`.
+    pub lookups: u64,
+    /// This protocol's rows in `puts.parquet`.
+    pub puts: u64,
+}
+
+/// One hash for several protocols' trace hashes, order-sensitive
+/// (SplitMix64 finalisation of a running combination).
+pub fn combine_trace_hashes(hashes: &[u64]) -> u64 {
+    let mut acc: u64 = 0x9E37_79B9_7F4A_7C15;
+    for &h in hashes {
+        let mut z = acc ^ h.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_add(acc << 6);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        acc = z ^ (z >> 31);
+    }
+    acc
 }
 
 /// Formats a trace hash as it appears in manifests and summaries.
@@ -93,10 +139,19 @@ mod tests {
             lookups: 1,
             puts: 0,
             files: vec!["lookups.parquet".into()],
+            protocols: vec![],
         };
         assert_eq!(m.trace_hash, "00000000000000ab");
         let dir = tempfile::tempdir().unwrap();
         m.write(dir.path()).unwrap();
         assert_eq!(Manifest::read(dir.path()).unwrap(), m);
+    }
+
+    #[test]
+    fn combined_hashes_depend_on_every_hash_and_the_order() {
+        let ab = combine_trace_hashes(&[1, 2]);
+        assert_ne!(ab, combine_trace_hashes(&[2, 1]));
+        assert_ne!(ab, combine_trace_hashes(&[1, 3]));
+        assert_eq!(ab, combine_trace_hashes(&[1, 2]));
     }
 }

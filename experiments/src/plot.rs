@@ -233,6 +233,13 @@ pub struct CdfFigure {
     pub unit: String,
     /// The curves.
     pub series: Vec<CdfSeries>,
+    /// Draw each curve as a step function with integer ticks (for counts
+    /// such as hops).
+    pub discrete: bool,
+    /// End the x axis at this quantile of the widest curve instead of its
+    /// maximum, so a long tail does not squash the body (the legend still
+    /// gives the median and the 95th percentile of all values).
+    pub x_max_quantile: Option<f64>,
 }
 
 /// The `p`-quantile of sorted values (nearest rank).
@@ -262,6 +269,43 @@ fn cdf_points(sorted: &[f64]) -> Vec<(f64, f64)> {
     pts
 }
 
+/// The empirical CDF of `sorted` as a step function: one riser per distinct
+/// value.
+fn step_points(sorted: &[f64]) -> Vec<(f64, f64)> {
+    let n = sorted.len() as f64;
+    let mut pts = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let x = sorted[i];
+        let before = i as f64 / n;
+        while i < sorted.len() && sorted[i] == x {
+            i += 1;
+        }
+        if let Some(&(_, y)) = pts.last() {
+            pts.push((x, y));
+        }
+        pts.push((x, before));
+        pts.push((x, i as f64 / n));
+    }
+    pts
+}
+
+/// `pts` up to `x_max`, ending on the curve at `x_max` if it goes beyond.
+fn clip_points(pts: Vec<(f64, f64)>, x_max: f64) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(pts.len());
+    for (x, y) in pts {
+        if x <= x_max {
+            out.push((x, y));
+        } else {
+            if let Some(&(_, y_last)) = out.last() {
+                out.push((x_max, y_last));
+            }
+            break;
+        }
+    }
+    out
+}
+
 fn draw_cdf<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &CdfFigure) -> DrawResult<DB> {
     root.fill(&WHITE)?;
     let sorted: Vec<Vec<f64>> = fig
@@ -275,9 +319,19 @@ fn draw_cdf<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &CdfFigure) -
         .collect();
     let x_max = sorted
         .iter()
-        .filter_map(|v| v.last().copied())
+        .filter(|v| !v.is_empty())
+        .map(|v| match fig.x_max_quantile {
+            Some(q) => quantile(v, q),
+            None => v[v.len() - 1],
+        })
         .fold(0.0, f64::max);
-    let x_max = if x_max > 0.0 { x_max * 1.05 } else { 1.0 };
+    let x_max = if fig.discrete {
+        x_max.ceil() + 1.0
+    } else if x_max > 0.0 {
+        x_max * 1.05
+    } else {
+        1.0
+    };
     // Every curve ends at 1; the legend sits in the band above it.
     let y_max = 1.12 + 0.1 * fig.series.len() as f64;
     let mut chart = ChartBuilder::on(&root)
@@ -299,7 +353,14 @@ fn draw_cdf<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &CdfFigure) -
                 String::new()
             }
         })
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_labels(if fig.discrete { x_max as usize + 1 } else { 10 })
+        .x_label_formatter(&|x| {
+            if fig.discrete && (x - x.round()).abs() > 1e-9 {
+                String::new()
+            } else {
+                format!("{x:.0}")
+            }
+        })
         .max_light_lines(1)
         .light_line_style(RGBColor(0xEE, 0xEE, 0xEE))
         .draw()?;
@@ -308,8 +369,13 @@ fn draw_cdf<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &CdfFigure) -
             continue;
         }
         let style = palette::SERIES[i % palette::SERIES.len()].stroke_width(3);
+        let mean = if fig.discrete {
+            format!("mean {:.2}, ", v.iter().sum::<f64>() / v.len() as f64)
+        } else {
+            String::new()
+        };
         let label = format!(
-            "{} (n = {}, median {:.0} {u}, p95 {:.0} {u})",
+            "{} (n = {}, {mean}median {:.0} {u}, p95 {:.0} {u})",
             s.label,
             v.len(),
             quantile(v, 0.5),
@@ -317,7 +383,17 @@ fn draw_cdf<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &CdfFigure) -
             u = fig.unit
         );
         chart
-            .draw_series(LineSeries::new(cdf_points(v), style))?
+            .draw_series(LineSeries::new(
+                clip_points(
+                    if fig.discrete {
+                        step_points(v)
+                    } else {
+                        cdf_points(v)
+                    },
+                    x_max,
+                ),
+                style,
+            ))?
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
     }
@@ -395,6 +471,8 @@ mod tests {
                     values: vec![],
                 },
             ],
+            discrete: false,
+            x_max_quantile: None,
         };
         cdf(dir.path(), "c", &cdf_fig).unwrap();
         assert!(dir.path().join("c.png").exists() && dir.path().join("c.svg").exists());
@@ -404,5 +482,26 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names.len(), 4, "{names:?}");
+    }
+
+    #[test]
+    fn step_and_clipped_curves() {
+        let pts = step_points(&[1.0, 1.0, 2.0, 4.0]);
+        assert_eq!(
+            pts,
+            [
+                (1.0, 0.0),
+                (1.0, 0.5),
+                (2.0, 0.5),
+                (2.0, 0.5),
+                (2.0, 0.75),
+                (4.0, 0.75),
+                (4.0, 0.75),
+                (4.0, 1.0)
+            ]
+        );
+        let c = clip_points(pts, 3.0);
+        assert_eq!(c.last(), Some(&(3.0, 0.75)));
+        assert!(c.iter().all(|&(x, _)| x <= 3.0));
     }
 }

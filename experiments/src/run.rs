@@ -6,60 +6,139 @@
 //! DIR/plots/lookup_hops.{svg,png}  plots/lookup_latency_cdf.{svg,png}
 //! DIR/manifest.json    (written last: its presence marks a complete run)
 //! ```
+//!
+//! The scenario is static unless the spec has a `[churn]` table. A spec that
+//! lists several protocols (`dht.protocol = ["kademlia", "chord"]`) runs each
+//! with the same seed, so the same ids, churn sample path and workload, and
+//! writes one result set: every table has a `protocol` column, `summary.csv`
+//! a block of rows per protocol, and the plots are
+//! `plots/lookup_hops_cdf.{svg,png}` and `plots/lookup_latency_cdf.{svg,png}`
+//! with one curve per protocol.
 
 use crate::error::Error;
-use crate::manifest::{MANIFEST, Manifest, trace_hash_hex};
+use crate::manifest::{MANIFEST, Manifest, ProtocolManifest, combine_trace_hashes, trace_hash_hex};
 use crate::output::{create_dir, write_bytes_atomic};
 use crate::plot::{self, CdfFigure, CdfSeries, HopsFigure};
 use crate::progress::RunProgress;
-use crate::simapi::{Progress, RunOutput, run_static_kademlia};
+use crate::simapi::{
+    Chord, ChurnError, ChurnModel, ChurnRunError, DhtNode, InvalidConfig, Kademlia, LookupRecord,
+    Progress, RunOutput, run_churn, run_static,
+};
 use crate::spec::{DhtProtocol, Spec};
 use crate::summary::{self, MetricRow};
-use crate::tables;
+use crate::tables::{self, Labelled};
+use peerlab_core::wire::MsgKind;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// A finished simulation, before anything is written.
+/// One protocol's finished simulation, before anything is written.
 #[derive(Debug)]
 pub struct Simulated {
+    /// The protocol simulated.
+    pub protocol: DhtProtocol,
     /// What the simulator reported.
     pub output: RunOutput,
     /// Wall-clock seconds the simulation took.
     pub wall_time_s: f64,
 }
 
-/// Runs the simulation a spec describes with `seed`, feeding `progress`.
-/// `spec_file` names the spec in errors.
+/// Runs the simulation a spec describes for `protocol` with `seed`, feeding
+/// `progress`. `spec_file` names the spec in errors.
 pub fn simulate(
     spec: &Spec,
     spec_file: &Path,
+    protocol: DhtProtocol,
     seed: u64,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Simulated, Error> {
-    tracing::info!(name = %spec.run.name, nodes = spec.network.nodes, seed, "simulation starting");
+    tracing::info!(name = %spec.run.name, %protocol, nodes = spec.network.nodes, seed, "simulation starting");
     let start = Instant::now();
-    let output = match spec.dht.protocol {
-        DhtProtocol::Kademlia => run_static_kademlia(
-            &spec.network,
-            &spec.workload,
-            &spec.sim,
-            spec.kademlia(),
-            seed,
-            progress,
-        ),
-    }
-    .map_err(|e| Error::SpecValue {
-        file: spec_file.to_path_buf(),
-        path_in_spec: e.path,
-        value: e.value,
-        expected: e.expected,
-    })?;
+    let output = match protocol {
+        DhtProtocol::Kademlia => {
+            run_one::<Kademlia>(spec, spec_file, spec.kademlia(), seed, progress)
+        }
+        DhtProtocol::Chord => run_one::<Chord>(spec, spec_file, spec.chord(), seed, progress),
+    }?;
     let wall_time_s = start.elapsed().as_secs_f64();
     tracing::info!(events = output.events, wall_time_s, "simulation finished");
     Ok(Simulated {
+        protocol,
         output,
         wall_time_s,
     })
+}
+
+/// Runs every protocol of the spec in turn, with the same seed.
+pub fn simulate_all(
+    spec: &Spec,
+    spec_file: &Path,
+    seed: u64,
+    mut progress: impl FnMut(DhtProtocol) -> RunProgress,
+) -> Result<Vec<Simulated>, Error> {
+    let mut sims = Vec::new();
+    for &p in spec.protocols() {
+        let mut bar = progress(p);
+        let sim = simulate(spec, spec_file, p, seed, &mut |x| bar.update(x));
+        bar.finish();
+        sims.push(sim?);
+    }
+    Ok(sims)
+}
+
+fn run_one<D: DhtNode>(
+    spec: &Spec,
+    spec_file: &Path,
+    cfg: D::Config,
+    seed: u64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RunOutput, Error> {
+    let value_error = |path_in_spec: String, value: String, expected: String| Error::SpecValue {
+        file: spec_file.to_path_buf(),
+        path_in_spec,
+        value,
+        expected,
+    };
+    let config_error = |e: InvalidConfig| value_error(e.path, e.value, e.expected);
+    let mode = spec.routing_mode();
+    match &spec.churn {
+        None => run_static::<D>(
+            &spec.network,
+            &spec.static_workload(),
+            &spec.sim,
+            cfg,
+            mode,
+            seed,
+            progress,
+        )
+        .map_err(config_error),
+        Some(churn) => run_churn::<D>(
+            &spec.network,
+            churn,
+            &spec.churn_workload.clone().unwrap_or_default(),
+            &spec.sim,
+            cfg,
+            mode,
+            seed,
+            progress,
+        )
+        .map_err(|e| match e {
+            ChurnRunError::Config(c) => config_error(c),
+            ChurnRunError::Churn(ChurnError::Invalid(p)) => {
+                value_error(format!("churn.{}", p.param), p.value, p.expected)
+            }
+            ChurnRunError::Churn(ChurnError::Trace(t)) => value_error(
+                "churn.model.path".into(),
+                match &churn.model {
+                    ChurnModel::Trace(src) => src.path.display().to_string(),
+                    _ => String::new(),
+                },
+                t.to_string(),
+            ),
+            ChurnRunError::Workload(p) => {
+                value_error(format!("churn_workload.{}", p.param), p.value, p.expected)
+            }
+        }),
+    }
 }
 
 /// Everything a finished run reports.
@@ -73,15 +152,72 @@ pub struct RunReport {
     pub out_dir: PathBuf,
 }
 
+/// The name of a churn model's kind, as a spec writes it.
+pub fn churn_kind(model: &ChurnModel) -> &'static str {
+    match model {
+        ChurnModel::Static => "static",
+        ChurnModel::Lifetime(_) => "lifetime",
+        ChurnModel::Heterogeneous(_) => "heterogeneous",
+        ChurnModel::Open(_) => "open",
+        ChurnModel::Trace(_) => "trace",
+        ChurnModel::Kad => "kad",
+        ChurnModel::P2psim => "p2psim",
+        ChurnModel::BambooExtreme => "bamboo-extreme",
+        ChurnModel::SkypeSupernode => "skype-supernode",
+    }
+}
+
+/// The overlay size a run's figures and summary quote: the static overlay's
+/// size, or the churn model's population.
+fn population(spec: &Spec, out: &RunOutput) -> u64 {
+    match &spec.churn {
+        None => spec.network.nodes as u64,
+        Some(c) if c.nodes > 0 => c.nodes as u64,
+        Some(_) => out.node_traffic.len() as u64,
+    }
+}
+
+/// The lookups the figures show: measured ones that finished.
+fn shown(out: &RunOutput) -> impl Iterator<Item = &LookupRecord> {
+    out.lookups
+        .iter()
+        .filter(|r| r.measured && r.latency_ms.is_finite())
+}
+
+/// The parameters quoted in figure titles.
+fn setup(spec: &Spec, protocol: DhtProtocol, nodes: u64) -> String {
+    let mut s = format!("N = {nodes}");
+    match protocol {
+        DhtProtocol::Kademlia => {
+            let k = &spec.dht.kademlia;
+            s += &format!(", k = {}, α = {}", k.k, k.alpha);
+        }
+        DhtProtocol::Chord => {
+            s += &format!(", r = {}", spec.dht.chord.successors);
+        }
+    }
+    if spec.dht.routing != crate::spec::Routing::Iterative {
+        s += &format!(", {}", spec.dht.routing.name());
+    }
+    if let Some(c) = &spec.churn {
+        s += &format!(", {} churn", churn_kind(&c.model));
+    }
+    s
+}
+
 /// Writes every result file of a simulated run into `out_dir` (created if
-/// needed), the manifest last.
+/// needed), the manifest last. `sims` has one entry per protocol, in the
+/// spec's order.
 pub fn write_results(
     spec: &Spec,
     spec_file: &Path,
     seed: u64,
-    sim: &Simulated,
+    sims: &[Simulated],
     out_dir: &Path,
 ) -> Result<RunReport, Error> {
+    let Some(first) = sims.first() else {
+        return Err(Error::Other("no simulation to write".into()));
+    };
     create_dir(out_dir)?;
     // A manifest left from an earlier run would vouch for files that are
     // about to be replaced.
@@ -91,11 +227,20 @@ pub fn write_results(
         }
         _ => {}
     }
-    let out = &sim.output;
+    let labelled: Vec<Labelled<'_>> = sims
+        .iter()
+        .map(|s| Labelled {
+            protocol: s.protocol.name(),
+            output: &s.output,
+        })
+        .collect();
     let mut files: Vec<String> = tables::TABLES.iter().map(|s| s.to_string()).collect();
-    tables::write_tables(out_dir, out)?;
+    tables::write_tables(out_dir, &labelled)?;
 
-    let metrics = summary::metrics(out);
+    let metrics: Vec<MetricRow> = sims
+        .iter()
+        .flat_map(|s| summary::metrics(s.protocol.name(), &s.output))
+        .collect();
     write_bytes_atomic(
         &out_dir.join("summary.csv"),
         summary::to_csv(&metrics).as_bytes(),
@@ -103,62 +248,138 @@ pub fn write_results(
     files.push("summary.csv".into());
 
     let plots = out_dir.join("plots");
-    let k = &spec.dht.kademlia;
-    let setup = format!("N = {}, k = {}, α = {}", spec.network.nodes, k.k, k.alpha);
-    plot::lookup_hops(
-        &plots,
-        &HopsFigure {
-            title: format!("Kademlia lookup hops ({setup})"),
-            hops: out.lookups.iter().map(|r| r.hops).collect(),
-            nodes: spec.network.nodes as u64,
-        },
-    )?;
-    let mut series = vec![CdfSeries {
-        label: "lookups".into(),
-        values: out.lookups.iter().map(|r| r.latency_ms).collect(),
-    }];
-    if !out.puts.is_empty() {
-        series.push(CdfSeries {
-            label: "gets".into(),
-            values: out
-                .puts
-                .iter()
-                .filter(|p| p.found)
-                .map(|p| p.get_latency_ms)
-                .collect(),
-        });
-    }
-    plot::cdf(
-        &plots,
-        "lookup_latency_cdf",
-        &CdfFigure {
-            title: format!("Kademlia lookup and get latency ({setup})"),
-            x_desc: "latency (ms)".into(),
-            unit: "ms".into(),
-            series,
-        },
-    )?;
-    for name in ["lookup_hops", "lookup_latency_cdf"] {
+    let names = if sims.len() == 1 {
+        let out = &first.output;
+        let nodes = population(spec, out);
+        let setup = setup(spec, first.protocol, nodes);
+        let title = first.protocol.title();
+        plot::lookup_hops(
+            &plots,
+            &HopsFigure {
+                title: format!("{title} lookup hops ({setup})"),
+                hops: shown(out).map(|r| r.hops).collect(),
+                nodes,
+            },
+        )?;
+        let mut series = vec![CdfSeries {
+            label: "lookups".into(),
+            values: shown(out).map(|r| r.latency_ms).collect(),
+        }];
+        if !out.puts.is_empty() {
+            series.push(CdfSeries {
+                label: "gets".into(),
+                values: out
+                    .puts
+                    .iter()
+                    .filter(|p| p.found)
+                    .map(|p| p.get_latency_ms)
+                    .collect(),
+            });
+        }
+        plot::cdf(
+            &plots,
+            "lookup_latency_cdf",
+            &CdfFigure {
+                title: format!("{title} lookup and get latency ({setup})"),
+                x_desc: "latency (ms)".into(),
+                unit: "ms".into(),
+                series,
+                discrete: false,
+                x_max_quantile: None,
+            },
+        )?;
+        ["lookup_hops", "lookup_latency_cdf"]
+    } else {
+        let nodes = population(spec, &first.output);
+        let mut scenario = format!("N = {nodes}");
+        if spec.dht.routing != crate::spec::Routing::Iterative {
+            scenario += &format!(", {}", spec.dht.routing.name());
+        }
+        match &spec.churn {
+            Some(c) => scenario += &format!(", {} churn, measured lookups", churn_kind(&c.model)),
+            None => scenario += ", static",
+        }
+        let series = |f: &dyn Fn(&LookupRecord) -> f64| -> Vec<CdfSeries> {
+            sims.iter()
+                .map(|s| CdfSeries {
+                    label: s.protocol.name().into(),
+                    values: shown(&s.output).map(f).collect(),
+                })
+                .collect()
+        };
+        plot::cdf(
+            &plots,
+            "lookup_hops_cdf",
+            &CdfFigure {
+                title: format!("Lookup hops ({scenario})"),
+                x_desc: "hops per lookup".into(),
+                unit: "hops".into(),
+                series: series(&|r| r.hops as f64),
+                discrete: true,
+                x_max_quantile: None,
+            },
+        )?;
+        plot::cdf(
+            &plots,
+            "lookup_latency_cdf",
+            &CdfFigure {
+                title: format!("Lookup latency ({scenario})"),
+                x_desc: "lookup latency (ms)".into(),
+                unit: "ms".into(),
+                series: series(&|r| r.latency_ms),
+                discrete: false,
+                x_max_quantile: Some(0.99),
+            },
+        )?;
+        ["lookup_hops_cdf", "lookup_latency_cdf"]
+    };
+    for name in names {
         for ext in ["svg", "png"] {
             files.push(format!("plots/{name}.{ext}"));
         }
     }
 
+    let protocols: Vec<ProtocolManifest> = sims
+        .iter()
+        .map(|s| {
+            let out = &s.output;
+            ProtocolManifest {
+                protocol: s.protocol.name().into(),
+                trace_hash: trace_hash_hex(out.trace_hash),
+                events: out.events,
+                wall_time_s: s.wall_time_s,
+                events_per_s: events_per_s(out.events, s.wall_time_s),
+                sim_time_s: out.sim_time_s,
+                nodes_joined: out.joined,
+                messages_dropped: out.dropped,
+                lookups: out.lookups.len() as u64,
+                puts: out.puts.len() as u64,
+            }
+        })
+        .collect();
+    let trace_hash = if sims.len() == 1 {
+        first.output.trace_hash
+    } else {
+        combine_trace_hashes(&sims.iter().map(|s| s.output.trace_hash).collect::<Vec<_>>())
+    };
+    let events: u64 = protocols.iter().map(|p| p.events).sum();
+    let wall_time_s: f64 = protocols.iter().map(|p| p.wall_time_s).sum();
     let manifest = Manifest {
         peerlab_version: env!("CARGO_PKG_VERSION").to_string(),
         spec_file: spec_file.display().to_string(),
         spec: spec.clone(),
         seed,
-        trace_hash: trace_hash_hex(out.trace_hash),
-        events: out.events,
-        wall_time_s: sim.wall_time_s,
-        events_per_s: events_per_s(out.events, sim.wall_time_s),
-        sim_time_s: out.sim_time_s,
-        nodes_joined: out.joined,
-        messages_dropped: out.dropped,
-        lookups: out.lookups.len() as u64,
-        puts: out.puts.len() as u64,
+        trace_hash: trace_hash_hex(trace_hash),
+        events,
+        wall_time_s,
+        events_per_s: events_per_s(events, wall_time_s),
+        sim_time_s: protocols.iter().map(|p| p.sim_time_s).fold(0.0, f64::max),
+        nodes_joined: protocols.iter().map(|p| p.nodes_joined).sum(),
+        messages_dropped: protocols.iter().map(|p| p.messages_dropped).sum(),
+        lookups: protocols.iter().map(|p| p.lookups).sum(),
+        puts: protocols.iter().map(|p| p.puts).sum(),
         files,
+        protocols,
     };
     manifest.write(out_dir)?;
     Ok(RunReport {
@@ -177,8 +398,9 @@ pub fn events_per_s(events: u64, wall_s: f64) -> f64 {
     }
 }
 
-/// `peerlab run`: loads the spec, applies `--seed`, simulates with a progress
-/// bar, writes the results and prints a short summary to stdout.
+/// `peerlab run`: loads the spec, applies `--seed`, simulates every
+/// protocol with a progress bar, writes the results and prints a short
+/// summary to stdout.
 pub fn run_command(
     spec_path: &Path,
     out_dir: &Path,
@@ -189,16 +411,23 @@ pub fn run_command(
         spec.run.seed = seed;
     }
     let seed = spec.run.seed;
-    let mut bar = RunProgress::new(&spec.run.name);
-    let sim = simulate(&spec, spec_path, seed, &mut |p| bar.update(p))?;
-    bar.finish();
-    let report = write_results(&spec, spec_path, seed, &sim, out_dir)?;
-    print!("{}", human_summary(&spec, &sim.output, &report));
+    let comparing = spec.is_comparison();
+    let sims = simulate_all(&spec, spec_path, seed, |p| {
+        if comparing {
+            RunProgress::new(&format!("{} {p}", spec.run.name))
+        } else {
+            RunProgress::new(&spec.run.name)
+        }
+    })?;
+    let report = write_results(&spec, spec_path, seed, &sims, out_dir)?;
+    print!("{}", human_summary(&spec, &sims, &report));
     Ok(report)
 }
 
-fn stat(rows: &[MetricRow], name: &str) -> Option<summary::Stats> {
-    rows.iter().find(|r| r.metric == name).map(|r| r.stats)
+fn stat(rows: &[MetricRow], protocol: DhtProtocol, name: &str) -> Option<summary::Stats> {
+    rows.iter()
+        .find(|r| r.protocol == protocol.name() && r.metric == name)
+        .map(|r| r.stats)
 }
 
 fn pct(x: f64) -> String {
@@ -209,61 +438,137 @@ fn pct(x: f64) -> String {
     }
 }
 
-/// The few lines `peerlab run` prints when it finishes.
-pub fn human_summary(spec: &Spec, out: &RunOutput, report: &RunReport) -> String {
+/// The few lines `peerlab run` prints when it finishes: one block per
+/// protocol (headed by its name when the run compares protocols).
+pub fn human_summary(spec: &Spec, sims: &[Simulated], report: &RunReport) -> String {
     let m = &report.manifest;
     let rows = &report.metrics;
-    let nodes = spec.network.nodes;
-    let bound = plot::log2_ceil(nodes as u64);
-    let mut s = format!(
-        "{} (seed {}): {} nodes, {} joined\n",
-        spec.run.name, m.seed, nodes, out.joined
-    );
-    let lookups = out.lookups.len();
-    if spec.sim.no_oracle {
-        s += &format!("  lookups      {lookups} (success not judged: no_oracle)\n");
-    } else {
-        let ok = out.lookups.iter().filter(|r| r.success).count();
-        let success = stat(rows, "lookup_success").map_or(f64::NAN, |x| x.mean);
-        let kc = stat(rows, "lookup_k_closest_fraction").map_or(f64::NAN, |x| x.mean);
+    let comparing = sims.len() > 1;
+    let first = sims.first().map(|s| &s.output);
+    let nodes = first.map_or(spec.network.nodes as u64, |o| population(spec, o));
+    let mut s = format!("{} (seed {}): {nodes} nodes", spec.run.name, m.seed);
+    match &spec.churn {
+        None if !comparing => {
+            s += &format!(", {} joined", first.map_or(0, |o| o.joined));
+        }
+        None => {}
+        Some(c) => s += &format!(", {} churn", churn_kind(&c.model)),
+    }
+    if comparing || spec.protocols() != [DhtProtocol::Kademlia] {
+        let names: Vec<&str> = sims.iter().map(|x| x.protocol.name()).collect();
         s += &format!(
-            "  lookups      {lookups}, success {} ({ok}/{lookups}), k-closest found {}\n",
-            pct(success),
-            pct(kc)
+            ", {} {}",
+            if comparing { "comparing" } else { "protocol" },
+            names.join(" vs ")
         );
     }
-    if let Some(h) = stat(rows, "lookup_hops").filter(|h| h.n > 0) {
-        let verdict = if h.mean <= bound as f64 {
-            "within"
+    if spec.dht.routing != crate::spec::Routing::Iterative {
+        s += &format!(", {} routing", spec.dht.routing.name());
+    }
+    s += "\n";
+    for sim in sims {
+        let out = &sim.output;
+        let p = sim.protocol;
+        if comparing {
+            s += &format!("{p}:\n");
+        }
+        let measured = out.lookups.iter().filter(|r| r.measured).count();
+        let all = out.lookups.len();
+        let counted = if measured == all {
+            format!("{all}")
         } else {
-            "ABOVE"
+            format!("{measured} measured of {all}")
         };
+        if spec.sim.no_oracle {
+            s += &format!("  lookups      {counted} (success not judged: no_oracle)\n");
+        } else {
+            let ok = out
+                .lookups
+                .iter()
+                .filter(|r| r.measured && r.success)
+                .count();
+            let success = stat(rows, p, "lookup_success").map_or(f64::NAN, |x| x.mean);
+            let kc = stat(rows, p, "lookup_k_closest_fraction").map_or(f64::NAN, |x| x.mean);
+            s += &format!(
+                "  lookups      {counted}, success {} ({ok}/{measured}), k-closest found {}\n",
+                pct(success),
+                pct(kc)
+            );
+        }
+        if let Some(h) = stat(rows, p, "lookup_hops").filter(|h| h.n > 0) {
+            s += &format!("  hops         mean {:.2} ± {:.2} (95% CI)", h.mean, h.ci95);
+            if spec.churn.is_none() {
+                match p {
+                    DhtProtocol::Kademlia => {
+                        let bound = plot::log2_ceil(nodes);
+                        let verdict = if h.mean <= bound as f64 {
+                            "within"
+                        } else {
+                            "ABOVE"
+                        };
+                        s += &format!(", {verdict} ⌈log2 N⌉ = {bound}");
+                    }
+                    DhtProtocol::Chord => {
+                        let half = 0.5 * (nodes.max(1) as f64).log2();
+                        s += &format!(
+                            ", ½·log2 N = {half:.2} ({:+.1}%)",
+                            100.0 * (h.mean / half - 1.0)
+                        );
+                    }
+                }
+            }
+            s += "\n";
+        }
+        if let Some(l) = stat(rows, p, "lookup_latency_ms").filter(|l| l.n > 0) {
+            s += &format!("  latency      mean {:.1} ms\n", l.mean);
+        }
+        if !out.puts.is_empty() {
+            let found = out.puts.iter().filter(|p| p.found).count();
+            let other = out
+                .puts
+                .iter()
+                .filter(|p| p.get_origin != p.put_origin)
+                .count();
+            s += &format!(
+                "  gets         {found}/{} found ({}), {other} read from a node other than the putter\n",
+                out.puts.len(),
+                pct(found as f64 / out.puts.len() as f64)
+            );
+        }
+        if let Some(w) = &out.measurement {
+            let node_s = w.node_seconds.max(f64::MIN_POSITIVE);
+            s += &format!(
+                "  traffic      {:.1} bytes/node/s, {:.2} messages/node/s in the measurement phase ({:.0} nodes online on average)\n",
+                w.bytes_per_node_s(),
+                w.traffic.total_messages() as f64 / node_s,
+                w.node_seconds / (w.end_s - w.start_s).max(f64::MIN_POSITIVE)
+            );
+            let mut kinds: Vec<(MsgKind, u64)> = MsgKind::ALL
+                .iter()
+                .map(|&k| (k, w.traffic.bytes[k.index()]))
+                .filter(|&(_, b)| b > 0)
+                .collect();
+            kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
+            if !kinds.is_empty() {
+                let parts: Vec<String> = kinds
+                    .iter()
+                    .map(|(k, b)| format!("{} {:.1}", k.name(), *b as f64 / node_s))
+                    .collect();
+                s += &format!("  by kind      {} (bytes/node/s)\n", parts.join(", "));
+            }
+        }
         s += &format!(
-            "  hops         mean {:.2} ± {:.2} (95% CI), {verdict} ⌈log2 N⌉ = {bound}\n",
-            h.mean, h.ci95
+            "  simulation   {} events, {:.0} s simulated, {:.2} s wall, {:.0} events/s\n",
+            out.events,
+            out.sim_time_s,
+            sim.wall_time_s,
+            events_per_s(out.events, sim.wall_time_s)
         );
+        s += &format!("  trace_hash   {}\n", trace_hash_hex(out.trace_hash));
     }
-    if let Some(l) = stat(rows, "lookup_latency_ms").filter(|l| l.n > 0) {
-        s += &format!("  latency      mean {:.1} ms\n", l.mean);
+    if comparing {
+        s += &format!("trace_hash (combined) {}\n", m.trace_hash);
     }
-    if !out.puts.is_empty() {
-        let found = out.puts.iter().filter(|p| p.found).count();
-        let other = out
-            .puts
-            .iter()
-            .filter(|p| p.get_origin != p.put_origin)
-            .count();
-        s += &format!(
-            "  gets         {found}/{} found ({}), {other} read from a node other than the putter\n",
-            out.puts.len(),
-            pct(found as f64 / out.puts.len() as f64)
-        );
-    }
-    s += &format!(
-        "  simulation   {} events, {:.0} s simulated, {:.2} s wall, {:.0} events/s\n",
-        m.events, m.sim_time_s, m.wall_time_s, m.events_per_s
-    );
-    s += &format!("  trace_hash   {}\n", m.trace_hash);
     s += &format!("  results      {}\n", report.out_dir.display());
     s
 }
@@ -282,13 +587,15 @@ mod tests {
         )
         .unwrap();
         let sim = Simulated {
+            protocol: DhtProtocol::Kademlia,
             output: crate::tables::tests::sample_output(30),
             wall_time_s: 0.25,
         };
         // A stale manifest must not survive.
         std::fs::create_dir_all(&out_dir).unwrap();
         std::fs::write(out_dir.join(MANIFEST), "stale").unwrap();
-        let report = write_results(&spec, Path::new("t.toml"), 9, &sim, &out_dir).unwrap();
+        let sims = [sim];
+        let report = write_results(&spec, Path::new("t.toml"), 9, &sims, &out_dir).unwrap();
         for f in &report.manifest.files {
             assert!(out_dir.join(f).is_file(), "{f} missing");
         }
@@ -297,7 +604,7 @@ mod tests {
         assert_eq!(m.trace_hash, "deadbeef01234567");
         assert_eq!(m.events_per_s, 123_456.0 / 0.25);
         assert_eq!(m.spec.run.seed, 9);
-        let text = human_summary(&spec, &sim.output, &report);
+        let text = human_summary(&spec, &sims, &report);
         assert!(text.contains("trace_hash   deadbeef01234567"), "{text}");
         assert!(text.contains("⌈log2 N⌉ = 7"), "{text}");
         assert!(text.contains("success 90.00% (27/30)"), "{text}");

@@ -1,7 +1,14 @@
-//! The one place this crate names the simulator's API, so a change there is
-//! a change here only.
+//! The one place this crate names the simulator's API (and the core and
+//! churn-model types a spec embeds), so a change there is a change here only.
 
+pub use peerlab_churn::{ChurnError, ChurnModel, ChurnSpec, InvalidParam, WorkloadSpec};
+pub use peerlab_core::chord::{Chord, ChordConfig};
+pub use peerlab_core::kademlia::Kademlia;
+pub use peerlab_core::protocol::RoutingMode;
 pub use peerlab_sim::{
-    InvalidConfig, LookupRecord, NetworkConfig, NodeTraffic, Progress, PutRecord, RunOutput,
-    SimOptions, StaticWorkload, TrafficByKind, run_static_kademlia,
+    ChurnRunError, DhtNode, InvalidConfig, LookupRecord, MeasurementWindow, NetworkConfig,
+    NodeTraffic, Progress, PutRecord, RunOutput, SimOptions, StaticWorkload, run_churn, run_static,
 };
+
+#[cfg(test)]
+pub use peerlab_sim::TrafficByKind;

@@ -2,12 +2,22 @@
 //! the half-width of a 95% confidence interval for the mean (Student t with
 //! n − 1 degrees of freedom, via statrs).
 //!
-//! Columns: `metric,unit,mean,std,n,ci95_half_width`. Undefined values (the
-//! standard deviation of one sample, anything of zero samples) are empty.
-//! Numbers use Rust's shortest round-trip formatting, so the file is
-//! byte-identical for identical results.
+//! Columns: `metric,unit,mean,std,n,ci95_half_width,protocol`. A run that
+//! compares protocols has one block of rows per protocol, in the spec's
+//! order. Undefined values (the standard deviation of one sample, anything
+//! of zero samples) are empty. Numbers use Rust's shortest round-trip
+//! formatting, so the file is byte-identical for identical results.
+//!
+//! Lookup metrics use the lookups of the measurement phase only (every
+//! lookup of a static run); latency, hops, messages and timeouts use those
+//! that finished. Churn runs add the traffic of the measurement phase per
+//! online node and second: `bytes_per_node_s` and `messages_per_node_s`
+//! overall, `bytes_per_node_s.<kind>` for every message kind that was sent,
+//! and `online_nodes` (the time-averaged number of joined nodes). These are
+//! ratios, not samples: `n` is 1 and the spread is empty.
 
-use crate::simapi::RunOutput;
+use crate::simapi::{MeasurementWindow, RunOutput};
+use peerlab_core::wire::MsgKind;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Mean, spread and confidence of one sample.
@@ -69,25 +79,35 @@ pub fn t_quantile_975(df: usize) -> f64 {
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricRow {
     /// Metric name, e.g. `lookup_hops`.
-    pub metric: &'static str,
+    pub metric: String,
     /// Unit of the metric (`fraction`, `hops`, `ms`, ...).
     pub unit: &'static str,
     /// Its statistics.
     pub stats: Stats,
+    /// The protocol the row describes.
+    pub protocol: &'static str,
 }
 
-/// The metrics of one run, in a fixed order.
-pub fn metrics(out: &RunOutput) -> Vec<MetricRow> {
+/// The metrics of one protocol's run, in a fixed order.
+pub fn metrics(protocol: &'static str, out: &RunOutput) -> Vec<MetricRow> {
     let b = |x: bool| if x { 1.0 } else { 0.0 };
-    let l = &out.lookups;
+    let measured: Vec<_> = out.lookups.iter().filter(|r| r.measured).collect();
+    let l = &measured;
+    let done: Vec<_> = measured
+        .iter()
+        .copied()
+        .filter(|r| r.latency_ms.is_finite())
+        .collect();
+    let d = &done;
     let p = &out.puts;
     let nt = &out.node_traffic;
-    let row = |metric, unit, stats| MetricRow {
-        metric,
+    let row = |metric: &str, unit, stats| MetricRow {
+        metric: metric.to_string(),
         unit,
         stats,
+        protocol,
     };
-    vec![
+    let mut rows = vec![
         row(
             "lookup_success",
             "fraction",
@@ -101,22 +121,22 @@ pub fn metrics(out: &RunOutput) -> Vec<MetricRow> {
         row(
             "lookup_hops",
             "hops",
-            Stats::of(l.iter().map(|r| r.hops as f64)),
+            Stats::of(d.iter().map(|r| r.hops as f64)),
         ),
         row(
             "lookup_latency_ms",
             "ms",
-            Stats::of(l.iter().map(|r| r.latency_ms)),
+            Stats::of(d.iter().map(|r| r.latency_ms)),
         ),
         row(
             "lookup_messages",
             "messages",
-            Stats::of(l.iter().map(|r| r.messages as f64)),
+            Stats::of(d.iter().map(|r| r.messages as f64)),
         ),
         row(
             "lookup_timeouts",
             "timeouts",
-            Stats::of(l.iter().map(|r| r.timeouts as f64)),
+            Stats::of(d.iter().map(|r| r.timeouts as f64)),
         ),
         row(
             "put_replicas",
@@ -158,7 +178,50 @@ pub fn metrics(out: &RunOutput) -> Vec<MetricRow> {
             "bytes",
             Stats::of(nt.iter().map(|r| r.recv_bytes as f64)),
         ),
-    ]
+    ];
+    if let Some(w) = &out.measurement {
+        rows.extend(
+            window_metrics(w)
+                .into_iter()
+                .map(|(metric, unit, x)| MetricRow {
+                    metric,
+                    unit,
+                    stats: Stats::of([x]),
+                    protocol,
+                }),
+        );
+    }
+    rows
+}
+
+/// The measurement phase's rates: `(metric, unit, value)`.
+pub fn window_metrics(w: &MeasurementWindow) -> Vec<(String, &'static str, f64)> {
+    let node_s = w.node_seconds.max(f64::MIN_POSITIVE);
+    let span = (w.end_s - w.start_s).max(f64::MIN_POSITIVE);
+    let mut v = vec![
+        (
+            "bytes_per_node_s".to_string(),
+            "bytes/node/s",
+            w.bytes_per_node_s(),
+        ),
+        (
+            "messages_per_node_s".to_string(),
+            "messages/node/s",
+            w.traffic.total_messages() as f64 / node_s,
+        ),
+        ("online_nodes".to_string(), "nodes", w.node_seconds / span),
+    ];
+    for k in MsgKind::ALL {
+        let bytes = w.traffic.bytes[k.index()];
+        if bytes > 0 {
+            v.push((
+                format!("bytes_per_node_s.{}", k.name()),
+                "bytes/node/s",
+                bytes as f64 / node_s,
+            ));
+        }
+    }
+    v
 }
 
 fn num(x: f64) -> String {
@@ -171,16 +234,17 @@ fn num(x: f64) -> String {
 
 /// The CSV text of `rows`, header included.
 pub fn to_csv(rows: &[MetricRow]) -> String {
-    let mut s = String::from("metric,unit,mean,std,n,ci95_half_width\n");
+    let mut s = String::from("metric,unit,mean,std,n,ci95_half_width,protocol\n");
     for r in rows {
         s.push_str(&format!(
-            "{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{}\n",
             r.metric,
             r.unit,
             num(r.stats.mean),
             num(r.stats.std),
             r.stats.n,
-            num(r.stats.ci95)
+            num(r.stats.ci95),
+            r.protocol
         ));
     }
     s
@@ -226,10 +290,10 @@ mod tests {
     #[test]
     fn csv_rows_for_a_run() {
         let out = crate::tables::tests::sample_output(40);
-        let rows = metrics(&out);
+        let rows = metrics("kademlia", &out);
         let csv = to_csv(&rows);
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "metric,unit,mean,std,n,ci95_half_width");
+        assert_eq!(lines[0], "metric,unit,mean,std,n,ci95_half_width,protocol");
         assert_eq!(lines.len(), rows.len() + 1);
         let success = lines
             .iter()
@@ -246,7 +310,41 @@ mod tests {
             .find(|l| l.starts_with("get_success,"))
             .unwrap();
         assert!(get.starts_with("get_success,fraction,0.8,"), "{get}");
-        let empty = to_csv(&metrics(&RunOutput::default()));
-        assert!(empty.contains("lookup_hops,hops,,,0,\n"), "{empty}");
+        assert!(success.ends_with(",kademlia"), "{success}");
+        let empty = to_csv(&metrics("chord", &RunOutput::default()));
+        assert!(empty.contains("lookup_hops,hops,,,0,,chord\n"), "{empty}");
+    }
+
+    #[test]
+    fn churn_rows_use_measured_finished_lookups_and_the_window() {
+        let mut out = crate::tables::tests::sample_output(10);
+        out.lookups[0].measured = false;
+        out.lookups[0].hops = 100;
+        out.lookups[1].latency_ms = f64::NAN;
+        let mut w = MeasurementWindow {
+            start_s: 0.0,
+            end_s: 100.0,
+            node_seconds: 5000.0,
+            ..Default::default()
+        };
+        w.traffic.bytes[MsgKind::FindNode.index()] = 10_000;
+        w.traffic.messages[MsgKind::FindNode.index()] = 100;
+        out.measurement = Some(w);
+        let rows = metrics("chord", &out);
+        let get = |m: &str| rows.iter().find(|r| r.metric == m).unwrap().stats;
+        assert_eq!(get("lookup_success").n, 9);
+        assert_eq!(get("lookup_hops").n, 8);
+        assert!(get("lookup_latency_ms").mean.is_finite());
+        assert_eq!(get("bytes_per_node_s").mean, 2.0);
+        assert_eq!(get("bytes_per_node_s").n, 1);
+        assert_eq!(get("messages_per_node_s").mean, 0.02);
+        assert_eq!(get("online_nodes").mean, 50.0);
+        assert_eq!(get("bytes_per_node_s.find_node").mean, 2.0);
+        assert!(!rows.iter().any(|r| r.metric == "bytes_per_node_s.ping"));
+        let csv = to_csv(&rows);
+        assert!(
+            csv.contains("bytes_per_node_s,bytes/node/s,2,,1,,chord\n"),
+            "{csv}"
+        );
     }
 }

@@ -2,10 +2,15 @@
 //!
 //! | file               | one row per            | columns |
 //! |--------------------|------------------------|---------|
-//! | `lookups.parquet`  | workload lookup        | `time_s` f64, `origin` u32, `key` str (40 hex), `success` bool, `k_closest_fraction` f64, `hops` u32, `latency_ms` f64, `messages` u32, `timeouts` u32, `measured` bool |
-//! | `puts.parquet`     | workload put + read-back | `time_s` f64, `key` str, `put_origin` u32, `replicas` u32, `replicas_on_closest` u32, `get_origin` u32, `found` bool, `get_hops` u32, `get_latency_ms` f64 |
-//! | `traffic.parquet`  | message kind           | `kind` str, `messages` u64, `bytes` u64 |
-//! | `nodes.parquet`    | node                   | `node` u32, `sent_messages` u64, `sent_bytes` u64, `recv_messages` u64, `recv_bytes` u64 |
+//! | `lookups.parquet`  | workload lookup        | `time_s` f64, `origin` u32, `key` str (40 hex), `success` bool, `k_closest_fraction` f64, `hops` u32, `latency_ms` f64 (NaN: never finished), `messages` u32, `timeouts` u32, `measured` bool, `protocol` str |
+//! | `puts.parquet`     | workload put + read-back | `time_s` f64, `key` str, `put_origin` u32, `replicas` u32, `replicas_on_closest` u32, `get_origin` u32, `found` bool, `get_hops` u32, `get_latency_ms` f64, `protocol` str |
+//! | `traffic.parquet`  | protocol and message kind | `kind` str, `messages` u64, `bytes` u64 (whole run), `measured_messages` u64, `measured_bytes` u64, `bytes_per_node_s` f64 (measurement phase of a churn run: bytes per online node per second; null in static runs), `protocol` str |
+//! | `nodes.parquet`    | protocol and node      | `node` u32, `sent_messages` u64, `sent_bytes` u64, `recv_messages` u64, `recv_bytes` u64, `protocol` str |
+//!
+//! A run that compares protocols stacks each protocol's rows, in the order
+//! the spec lists the protocols; the `protocol` column tells them apart. New
+//! columns are appended, so readers that index columns by position keep
+//! working.
 //!
 //! Files are byte-identical for identical records: fixed compression (zstd at
 //! its default level), no timestamps, one row group, and polars' constant
@@ -13,9 +18,11 @@
 
 use crate::error::Error;
 use crate::output::write_atomic;
-use crate::simapi::{LookupRecord, NodeTraffic, PutRecord, RunOutput, TrafficByKind};
+use crate::simapi::{LookupRecord, NodeTraffic, PutRecord, RunOutput};
 use peerlab_core::wire::MsgKind;
-use polars::prelude::{Column, DataFrame, ParquetCompression, ParquetWriter, PolarsResult};
+use polars::prelude::{
+    Column, DataFrame, NamedFrom, ParquetCompression, ParquetWriter, PolarsResult, Series,
+};
 use std::path::Path;
 
 /// Table file names, in the order they are written.
@@ -26,149 +33,141 @@ pub const TABLES: [&str; 4] = [
     "nodes.parquet",
 ];
 
+/// One protocol's output, labelled for the `protocol` column.
+#[derive(Clone, Copy, Debug)]
+pub struct Labelled<'a> {
+    /// The protocol's name (`kademlia`, `chord`).
+    pub protocol: &'a str,
+    /// What the simulator reported for it.
+    pub output: &'a RunOutput,
+}
+
 fn frame(columns: Vec<Column>) -> PolarsResult<DataFrame> {
     DataFrame::new(columns.first().map_or(0, |c| c.len()), columns)
 }
 
+/// Every row of every run, with its protocol.
+fn rows<'a, T>(
+    runs: &[Labelled<'a>],
+    pick: impl Fn(&'a RunOutput) -> &'a [T],
+) -> Vec<(&'a str, &'a T)> {
+    runs.iter()
+        .flat_map(|r| pick(r.output).iter().map(move |x| (r.protocol, x)))
+        .collect()
+}
+
+fn col<T, V>(name: &str, rows: &[(&str, &T)], f: impl Fn(&T) -> V) -> Column
+where
+    Series: NamedFrom<Vec<V>, [V]>,
+{
+    Column::new(
+        name.into(),
+        rows.iter().map(|(_, r)| f(r)).collect::<Vec<V>>(),
+    )
+}
+
+fn protocol_col<T>(rows: &[(&str, &T)]) -> Column {
+    Column::new(
+        "protocol".into(),
+        rows.iter()
+            .map(|(p, _)| p.to_string())
+            .collect::<Vec<String>>(),
+    )
+}
+
 /// One row per lookup.
-pub fn lookups_frame(rows: &[LookupRecord]) -> PolarsResult<DataFrame> {
+pub fn lookups_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
+    let rows = rows(runs, |o| &o.lookups);
+    let rows: &[(&str, &LookupRecord)] = &rows;
     frame(vec![
-        Column::new(
-            "time_s".into(),
-            rows.iter().map(|r| r.time_s).collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "origin".into(),
-            rows.iter().map(|r| r.origin).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "key".into(),
-            rows.iter().map(|r| r.key.to_hex()).collect::<Vec<String>>(),
-        ),
-        Column::new(
-            "success".into(),
-            rows.iter().map(|r| r.success).collect::<Vec<bool>>(),
-        ),
-        Column::new(
-            "k_closest_fraction".into(),
-            rows.iter()
-                .map(|r| r.k_closest_fraction)
-                .collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "hops".into(),
-            rows.iter().map(|r| r.hops).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "latency_ms".into(),
-            rows.iter().map(|r| r.latency_ms).collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "messages".into(),
-            rows.iter().map(|r| r.messages).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "timeouts".into(),
-            rows.iter().map(|r| r.timeouts).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "measured".into(),
-            rows.iter().map(|r| r.measured).collect::<Vec<bool>>(),
-        ),
+        col("time_s", rows, |r| r.time_s),
+        col("origin", rows, |r| r.origin),
+        col("key", rows, |r| r.key.to_hex()),
+        col("success", rows, |r| r.success),
+        col("k_closest_fraction", rows, |r| r.k_closest_fraction),
+        col("hops", rows, |r| r.hops),
+        col("latency_ms", rows, |r| r.latency_ms),
+        col("messages", rows, |r| r.messages),
+        col("timeouts", rows, |r| r.timeouts),
+        col("measured", rows, |r| r.measured),
+        protocol_col(rows),
     ])
 }
 
 /// One row per put and its read-back.
-pub fn puts_frame(rows: &[PutRecord]) -> PolarsResult<DataFrame> {
+pub fn puts_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
+    let rows = rows(runs, |o| &o.puts);
+    let rows: &[(&str, &PutRecord)] = &rows;
     frame(vec![
-        Column::new(
-            "time_s".into(),
-            rows.iter().map(|r| r.time_s).collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "key".into(),
-            rows.iter().map(|r| r.key.to_hex()).collect::<Vec<String>>(),
-        ),
-        Column::new(
-            "put_origin".into(),
-            rows.iter().map(|r| r.put_origin).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "replicas".into(),
-            rows.iter().map(|r| r.replicas).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "replicas_on_closest".into(),
-            rows.iter()
-                .map(|r| r.replicas_on_closest)
-                .collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "get_origin".into(),
-            rows.iter().map(|r| r.get_origin).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "found".into(),
-            rows.iter().map(|r| r.found).collect::<Vec<bool>>(),
-        ),
-        Column::new(
-            "get_hops".into(),
-            rows.iter().map(|r| r.get_hops).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "get_latency_ms".into(),
-            rows.iter().map(|r| r.get_latency_ms).collect::<Vec<f64>>(),
-        ),
+        col("time_s", rows, |r| r.time_s),
+        col("key", rows, |r| r.key.to_hex()),
+        col("put_origin", rows, |r| r.put_origin),
+        col("replicas", rows, |r| r.replicas),
+        col("replicas_on_closest", rows, |r| r.replicas_on_closest),
+        col("get_origin", rows, |r| r.get_origin),
+        col("found", rows, |r| r.found),
+        col("get_hops", rows, |r| r.get_hops),
+        col("get_latency_ms", rows, |r| r.get_latency_ms),
+        protocol_col(rows),
     ])
 }
 
-/// One row per message kind, in type-code order.
-pub fn traffic_frame(t: &TrafficByKind) -> PolarsResult<DataFrame> {
+/// One row per protocol and message kind, in type-code order: whole-run
+/// totals, and for churn runs the measurement phase's totals and bytes per
+/// online node per second.
+pub fn traffic_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
+    let rows: Vec<(&str, (&RunOutput, MsgKind))> = runs
+        .iter()
+        .flat_map(|r| {
+            MsgKind::ALL
+                .iter()
+                .map(move |&k| (r.protocol, (r.output, k)))
+        })
+        .collect();
+    let rows: Vec<(&str, &(&RunOutput, MsgKind))> = rows.iter().map(|(p, x)| (*p, x)).collect();
+    let rows: &[(&str, &(&RunOutput, MsgKind))] = &rows;
     frame(vec![
-        Column::new(
-            "kind".into(),
-            MsgKind::ALL
-                .iter()
-                .map(|k| k.name().to_string())
-                .collect::<Vec<String>>(),
-        ),
-        Column::new(
-            "messages".into(),
-            MsgKind::ALL
-                .iter()
-                .map(|k| t.messages[k.index()])
-                .collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "bytes".into(),
-            MsgKind::ALL
-                .iter()
-                .map(|k| t.bytes[k.index()])
-                .collect::<Vec<u64>>(),
-        ),
+        col("kind", rows, |(_, k)| k.name().to_string()),
+        col("messages", rows, |(o, k)| o.traffic.messages[k.index()]),
+        col("bytes", rows, |(o, k)| o.traffic.bytes[k.index()]),
+        col("measured_messages", rows, |(o, k)| {
+            o.measurement
+                .as_ref()
+                .map(|m| m.traffic.messages[k.index()])
+        }),
+        col("measured_bytes", rows, |(o, k)| {
+            o.measurement.as_ref().map(|m| m.traffic.bytes[k.index()])
+        }),
+        col("bytes_per_node_s", rows, |(o, k)| {
+            o.measurement
+                .as_ref()
+                .map(|m| m.traffic.bytes[k.index()] as f64 / m.node_seconds.max(f64::MIN_POSITIVE))
+        }),
+        protocol_col(rows),
     ])
 }
 
-/// One row per node.
-pub fn nodes_frame(rows: &[NodeTraffic]) -> PolarsResult<DataFrame> {
+/// One row per protocol and node.
+pub fn nodes_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
+    let rows: Vec<(&str, (u32, &NodeTraffic))> = runs
+        .iter()
+        .flat_map(|r| {
+            r.output
+                .node_traffic
+                .iter()
+                .enumerate()
+                .map(move |(i, t)| (r.protocol, (i as u32, t)))
+        })
+        .collect();
+    let rows: Vec<(&str, &(u32, &NodeTraffic))> = rows.iter().map(|(p, x)| (*p, x)).collect();
+    let rows: &[(&str, &(u32, &NodeTraffic))] = &rows;
     frame(vec![
-        Column::new("node".into(), (0..rows.len() as u32).collect::<Vec<u32>>()),
-        Column::new(
-            "sent_messages".into(),
-            rows.iter().map(|r| r.sent_messages).collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "sent_bytes".into(),
-            rows.iter().map(|r| r.sent_bytes).collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "recv_messages".into(),
-            rows.iter().map(|r| r.recv_messages).collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "recv_bytes".into(),
-            rows.iter().map(|r| r.recv_bytes).collect::<Vec<u64>>(),
-        ),
+        col("node", rows, |(i, _)| *i),
+        col("sent_messages", rows, |(_, t)| t.sent_messages),
+        col("sent_bytes", rows, |(_, t)| t.sent_bytes),
+        col("recv_messages", rows, |(_, t)| t.recv_messages),
+        col("recv_bytes", rows, |(_, t)| t.recv_bytes),
+        protocol_col(rows),
     ])
 }
 
@@ -192,17 +191,17 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), Error> {
     })
 }
 
-/// Writes every table of `out` into `dir`.
-pub fn write_tables(dir: &Path, out: &RunOutput) -> Result<(), Error> {
+/// Writes every table of `runs` into `dir`.
+pub fn write_tables(dir: &Path, runs: &[Labelled<'_>]) -> Result<(), Error> {
     let table_err = |name: &str| {
         let name = name.to_string();
         move |source| Error::Table { name, source }
     };
     let frames = [
-        lookups_frame(&out.lookups).map_err(table_err(TABLES[0]))?,
-        puts_frame(&out.puts).map_err(table_err(TABLES[1]))?,
-        traffic_frame(&out.traffic).map_err(table_err(TABLES[2]))?,
-        nodes_frame(&out.node_traffic).map_err(table_err(TABLES[3]))?,
+        lookups_frame(runs).map_err(table_err(TABLES[0]))?,
+        puts_frame(runs).map_err(table_err(TABLES[1]))?,
+        traffic_frame(runs).map_err(table_err(TABLES[2]))?,
+        nodes_frame(runs).map_err(table_err(TABLES[3]))?,
     ];
     for (name, mut df) in TABLES.iter().zip(frames) {
         write_parquet(&dir.join(name), &mut df)?;
@@ -213,6 +212,7 @@ pub fn write_tables(dir: &Path, out: &RunOutput) -> Result<(), Error> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::simapi::TrafficByKind;
     use peerlab_core::NodeId;
     use polars::prelude::{ParquetReader, SerReader};
 
@@ -278,8 +278,12 @@ pub(crate) mod tests {
         let out = sample_output(50);
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
-        write_tables(a.path(), &out).unwrap();
-        write_tables(b.path(), &out).unwrap();
+        let runs = [Labelled {
+            protocol: "kademlia",
+            output: &out,
+        }];
+        write_tables(a.path(), &runs).unwrap();
+        write_tables(b.path(), &runs).unwrap();
         for name in TABLES {
             let x = std::fs::read(a.path().join(name)).unwrap();
             let y = std::fs::read(b.path().join(name)).unwrap();
@@ -307,7 +311,8 @@ pub(crate) mod tests {
                 "latency_ms",
                 "messages",
                 "timeouts",
-                "measured"
+                "measured",
+                "protocol"
             ]
         );
         let key = df
@@ -340,11 +345,65 @@ pub(crate) mod tests {
     #[test]
     fn empty_tables_are_written() {
         let dir = tempfile::tempdir().unwrap();
-        write_tables(dir.path(), &RunOutput::default()).unwrap();
+        let empty = RunOutput::default();
+        write_tables(
+            dir.path(),
+            &[Labelled {
+                protocol: "chord",
+                output: &empty,
+            }],
+        )
+        .unwrap();
         let df = ParquetReader::new(std::fs::File::open(dir.path().join("puts.parquet")).unwrap())
             .finish()
             .unwrap();
         assert_eq!(df.height(), 0);
-        assert_eq!(df.width(), 9, "puts has 9 columns");
+        assert_eq!(df.width(), 10, "puts has 10 columns");
+    }
+
+    #[test]
+    fn protocols_are_stacked_and_the_window_is_per_kind() {
+        let a = sample_output(5);
+        let mut b = sample_output(3);
+        let mut window = crate::simapi::MeasurementWindow {
+            start_s: 100.0,
+            end_s: 200.0,
+            node_seconds: 1000.0,
+            ..Default::default()
+        };
+        window.traffic.bytes[MsgKind::Ping.index()] = 5000;
+        window.traffic.messages[MsgKind::Ping.index()] = 50;
+        b.measurement = Some(window);
+        let runs = [
+            Labelled {
+                protocol: "kademlia",
+                output: &a,
+            },
+            Labelled {
+                protocol: "chord",
+                output: &b,
+            },
+        ];
+        let l = lookups_frame(&runs).unwrap();
+        assert_eq!(l.height(), 8);
+        let protocol = l.column("protocol").unwrap().str().unwrap().clone();
+        let protocols: Vec<&str> = (0..l.height())
+            .map(|i| protocol.get(i).unwrap_or_default())
+            .collect();
+        assert_eq!(&protocols[4..6], ["kademlia", "chord"]);
+        let t = traffic_frame(&runs).unwrap();
+        assert_eq!(t.height(), 2 * MsgKind::COUNT);
+        let rate = t.column("bytes_per_node_s").unwrap().f64().unwrap().clone();
+        assert_eq!(rate.get(0), None, "static run: no window");
+        let ping = MsgKind::COUNT + MsgKind::Ping.index();
+        assert_eq!(rate.get(ping), Some(5.0));
+        let measured = t
+            .column("measured_messages")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .clone();
+        assert_eq!(measured.get(ping), Some(50));
+        assert_eq!(nodes_frame(&runs).unwrap().height(), 200);
     }
 }

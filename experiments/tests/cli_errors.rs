@@ -183,3 +183,141 @@ fn spec_show_prints_the_resolved_quickstart() {
     let o2 = peerlab(&["spec", "show", again.to_str().unwrap()]);
     assert_eq!(texts(&o2).0, out);
 }
+
+#[test]
+fn bad_protocol_routing_and_chord_fields_name_their_path() {
+    let (err, spec, _d) = run_spec("[dht]\nprotocol = \"pastry\"\n");
+    assert!(err.contains(spec.to_str().unwrap()), "{err}");
+    assert!(
+        err.contains("dht.protocol") && err.contains("`kademlia`") && err.contains("`chord`"),
+        "{err}"
+    );
+    let (err, _, _d) = run_spec("[dht]\nprotocol = [\"kademlia\", \"pastry\"]\n");
+    assert!(err.contains("dht.protocol[1]"), "{err}");
+    let (err, _, _d) = run_spec("[dht]\nrouting = \"flooding\"\n");
+    assert!(
+        err.contains("dht.routing") && err.contains("`iterative`"),
+        "{err}"
+    );
+    let (err, spec, _d) = run_spec("[dht.chord]\nsuccessors = 4\nreplicas = 5\n");
+    assert!(err.contains(spec.to_str().unwrap()), "{err}");
+    assert!(err.contains("dht.chord.replicas = 5 is invalid"), "{err}");
+    let (err, _, _d) = run_spec("[dht.chord]\nstabilize_interval_s = 20\n");
+    assert!(
+        err.contains("dht.chord.stabilize_interval_s") && err.contains("unknown field"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_churn_tables_name_their_path() {
+    let base = "[churn]\nnodes = 20\nmeasurement_s = 60.0\n";
+    let (err, spec, _d) = run_spec(&format!("{base}model = {{ kind = \"hourly\" }}\n"));
+    assert!(err.contains(spec.to_str().unwrap()), "{err}");
+    assert!(
+        err.contains("churn.model") && err.contains("p2psim") && err.contains("hourly"),
+        "{err}"
+    );
+    let (err, _, _d) = run_spec(&format!(
+        "{base}model = {{ kind = \"lifetime\", up = {{ dist = \"exponential\", mean_s = -1.0 }}, down = {{ dist = \"constant\", value_s = 1.0 }} }}\n"
+    ));
+    assert!(err.contains("churn.model"), "{err}");
+    assert!(err.contains("mean_s"), "{err}");
+    let (err, _, _d) = run_spec(&format!(
+        "{base}model = {{ kind = \"p2psim\" }}\n[[churn.mass_failures]]\nat_s = 10.0\nfraction = 2.0\n"
+    ));
+    assert!(err.contains("churn.mass_failures[0].fraction = 2"), "{err}");
+    let (err, _, _d) = run_spec(&format!(
+        "{base}model = {{ kind = \"trace\", path = \"no/such/trace.csv\", format = \"csv\" }}\n"
+    ));
+    assert!(
+        err.contains("churn.model.path") && err.contains("no/such/trace.csv"),
+        "{err}"
+    );
+    let (err, _, _d) = run_spec(&format!(
+        "{base}model = {{ kind = \"p2psim\" }}\n[churn_workload]\nlookups = {{ rate_per_s = -0.5 }}\n"
+    ));
+    assert!(
+        err.contains("churn_workload.lookups.rate_per_s = -0.5"),
+        "{err}"
+    );
+    let (err, _, _d) = run_spec(&format!(
+        "{base}model = {{ kind = \"p2psim\" }}\n[workload]\nlookups = 10\n"
+    ));
+    assert!(err.contains("`workload`"), "{err}");
+}
+
+#[test]
+fn spec_show_prints_the_new_tables_and_round_trips() {
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/p2psim_churn.toml");
+    let o = peerlab(&["spec", "show", spec]);
+    let (out, err) = texts(&o);
+    assert!(o.status.success(), "{err}");
+    for needle in [
+        "name = \"p2psim_churn\"",
+        "\"kademlia\"",
+        "\"chord\"",
+        "routing = \"iterative\"",
+        "[dht.kademlia]",
+        "recursive_timeout_ms = 10000",
+        "[dht.chord]",
+        "stabilize_interval_ms = 20000",
+        "successors = 8",
+        "[churn]",
+        "nodes = 1024",
+        "kind = \"p2psim\"",
+        "warmup_s = 36000.0",
+        "rate_per_s = 0.0016666666666666668",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+    assert!(!out.contains("[workload]"), "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let again = write_spec(dir.path(), "p2psim_churn.toml", &out);
+    let o2 = peerlab(&["spec", "show", again.to_str().unwrap()]);
+    assert_eq!(texts(&o2).0, out);
+}
+
+#[test]
+fn spec_list_describes_every_bundled_spec() {
+    let o = peerlab(&["spec", "list"]);
+    let (out, err) = texts(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!out.contains("INVALID"), "{out}");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".toml") {
+            n += 1;
+            assert!(out.contains(&name), "{name} not listed:\n{out}");
+        }
+    }
+    assert!(n >= 3, "{n} specs");
+    assert_eq!(out.matches("    what        ").count(), n, "{out}");
+    assert_eq!(out.matches("    reproduces  ").count(), n, "{out}");
+    for needle in [
+        "kademlia vs chord",
+        "Li, Stribling",
+        "p2psim churn",
+        "chord, recursive routing",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+    // Another directory, and a clear error for a missing one.
+    let d = tempfile::tempdir().unwrap();
+    write_spec(
+        d.path(),
+        "mine.toml",
+        "# My own spec.\n[network]\nnodes = 0\n",
+    );
+    let o = peerlab(&["spec", "list", d.path().to_str().unwrap()]);
+    let (out, _) = texts(&o);
+    assert!(
+        out.contains("My own spec.") && out.contains("INVALID"),
+        "{out}"
+    );
+    let o = peerlab(&["spec", "list", "/nonexistent/peerlab-specs"]);
+    let err = expect_failure(&o);
+    assert!(err.contains("/nonexistent/peerlab-specs"), "{err}");
+}
