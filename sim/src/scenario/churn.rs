@@ -8,7 +8,7 @@
 //! A node that comes back after a departure starts a fresh session: a new
 //! state machine with the same id, joining through a random joined node.
 
-use super::{Progress, Snapshots, hook, judge, unhook};
+use super::{Progress, ScenarioRows, Snapshots, hook, judge, output, population, unhook};
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions};
 use crate::dht::DhtNode;
 use crate::engine::{Driver, Sim};
@@ -334,18 +334,7 @@ pub fn run_churn<D: DhtNode>(
 
     let replication = D::replication(&dht);
     let cfg = Arc::new(dht);
-    let mut id_rng = NodeRng::seed_from_u64(derive_seed(seed, "node-ids", 0));
-    let ids: Vec<NodeId> = (0..n).map(|_| NodeId::random(&mut id_rng)).collect();
-    let nodes: Vec<D> = (0..n)
-        .map(|i| {
-            D::build(
-                &cfg,
-                ids[i as usize],
-                addr_of(i),
-                derive_seed(seed, "node", i as u64),
-            )
-        })
-        .collect();
+    let (ids, nodes) = population::<D>(&cfg, n, seed);
     let network = Network::new(&net, seed).with_partitions(scenario.partitions(seed));
     let mut sim = Sim::new(nodes, network, opts.wire_check);
     for i in 0..n {
@@ -414,21 +403,17 @@ pub fn run_churn<D: DhtNode>(
         events: sim.processed(),
     });
 
-    Ok(RunOutput {
-        lookups: driver.lookups,
-        puts: Vec::new(),
-        traffic: sim.traffic().clone(),
-        node_traffic: sim.node_traffic().to_vec(),
-        trace_hash: sim.trace_hash(),
-        events: sim.processed(),
-        dropped: sim.dropped(),
-        sim_time_s: sim.now().as_secs_f64(),
-        joined: driver.joins,
-        measurement: Some(driver.window),
-        snapshots: snapshots.taken,
-        graphs: snapshots.graphs,
-        repair: None,
-    })
+    Ok(output(
+        &sim,
+        ScenarioRows {
+            lookups: driver.lookups,
+            puts: Vec::new(),
+            joined: driver.joins,
+            measurement: Some(driver.window),
+            snapshots,
+            repair: None,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -13,10 +13,13 @@ use crate::config::SimOptions;
 use crate::dht::{DhtNode, Metric};
 use crate::engine::Sim;
 use crate::graph::{GraphOptions, GraphSnapshot, OverlayGraph};
-use crate::network::index_of;
+use crate::network::{addr_of, index_of};
 use crate::oracle::Oracle;
-use peerlab_core::rng::derive_seed;
+use crate::records::{LookupRecord, MeasurementWindow, PutRecord, RepairReport, RunOutput};
+use peerlab_core::rng::{NodeRng, derive_seed};
 use peerlab_core::{Contact, Duration, Instant, NodeId, Protocol};
+use rand::SeedableRng;
+use std::sync::Arc;
 
 /// Progress of a running simulation.
 #[derive(Clone, Copy, Debug)]
@@ -131,5 +134,56 @@ impl Snapshots {
             }
             self.next += 1;
         }
+    }
+}
+
+/// The nodes of a run: ids drawn from the run's `node-ids` stream, and node
+/// `i` built at [`addr_of`]`(i)` with a seed derived from (`node`, `i`).
+pub(crate) fn population<D: DhtNode>(
+    cfg: &Arc<D::Config>,
+    n: u32,
+    seed: u64,
+) -> (Vec<NodeId>, Vec<D>) {
+    let mut id_rng = NodeRng::seed_from_u64(derive_seed(seed, "node-ids", 0));
+    let ids: Vec<NodeId> = (0..n).map(|_| NodeId::random(&mut id_rng)).collect();
+    let nodes = (0..n)
+        .map(|i| {
+            D::build(
+                cfg,
+                ids[i as usize],
+                addr_of(i),
+                derive_seed(seed, "node", i as u64),
+            )
+        })
+        .collect();
+    (ids, nodes)
+}
+
+/// What a scenario measured, beside the engine's own counters.
+pub(crate) struct ScenarioRows {
+    pub lookups: Vec<LookupRecord>,
+    pub puts: Vec<PutRecord>,
+    pub joined: u32,
+    pub measurement: Option<MeasurementWindow>,
+    pub snapshots: Snapshots,
+    pub repair: Option<RepairReport>,
+}
+
+/// Assembles a run's output from the engine's counters and the scenario's rows.
+pub(crate) fn output<D: DhtNode>(sim: &Sim<D>, rows: ScenarioRows) -> RunOutput {
+    RunOutput {
+        lookups: rows.lookups,
+        puts: rows.puts,
+        traffic: sim.traffic().clone(),
+        node_traffic: sim.node_traffic().to_vec(),
+        trace_hash: sim.trace_hash(),
+        events: sim.processed(),
+        dropped: sim.dropped(),
+        sim_time_s: sim.now().as_secs_f64(),
+        joined: rows.joined,
+        measurement: rows.measurement,
+        snapshots: rows.snapshots.taken,
+        graphs: rows.snapshots.graphs,
+        repair: rows.repair,
     }
 }

@@ -2,7 +2,7 @@
 //! workload of lookups and puts runs, each put read back from another node.
 //! Results are judged against the brute-force [`Oracle`].
 
-use super::{Progress, Snapshots, hook, judge, unhook};
+use super::{Progress, ScenarioRows, Snapshots, hook, judge, output, population, unhook};
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions, StaticWorkload, invalid};
 use crate::dht::{DhtNode, Metric};
 use crate::engine::{Driver, Sim};
@@ -331,18 +331,7 @@ pub fn run_static<D: DhtNode>(
     let replication = D::replication(&dht);
     let cfg = Arc::new(dht);
 
-    let mut id_rng = NodeRng::seed_from_u64(derive_seed(seed, "node-ids", 0));
-    let ids: Vec<NodeId> = (0..n).map(|_| NodeId::random(&mut id_rng)).collect();
-    let nodes: Vec<D> = (0..n)
-        .map(|i| {
-            D::build(
-                &cfg,
-                ids[i as usize],
-                addr_of(i),
-                derive_seed(seed, "node", i as u64),
-            )
-        })
-        .collect();
+    let (ids, nodes) = population::<D>(&cfg, n, seed);
     let mut sim = Sim::new(nodes, Network::new(net, seed), opts.wire_check);
 
     // Joins: node 0 founds the overlay at time zero, the rest join through it.
@@ -508,19 +497,15 @@ pub fn run_static<D: DhtNode>(
             })
         })
         .collect();
-    Ok(RunOutput {
-        lookups,
-        puts: driver.put_rows,
-        traffic: sim.traffic().clone(),
-        node_traffic: sim.node_traffic().to_vec(),
-        trace_hash: sim.trace_hash(),
-        events: sim.processed(),
-        dropped: sim.dropped(),
-        sim_time_s: sim.now().as_secs_f64(),
-        joined: driver.joined,
-        measurement: None,
-        snapshots: snapshots.taken,
-        graphs: snapshots.graphs,
-        repair: repair.report,
-    })
+    Ok(output(
+        &sim,
+        ScenarioRows {
+            lookups,
+            puts: driver.put_rows,
+            joined: driver.joined,
+            measurement: None,
+            snapshots,
+            repair: repair.report,
+        },
+    ))
 }
