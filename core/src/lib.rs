@@ -21,6 +21,7 @@ pub mod nat;
 pub mod outbox;
 pub mod protocol;
 pub mod recursive;
+pub mod relay;
 pub mod rng;
 mod rpc;
 pub mod rtt;

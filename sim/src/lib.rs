@@ -18,6 +18,7 @@ pub mod nat;
 pub mod network;
 pub mod oracle;
 pub mod records;
+pub mod relay;
 pub mod scenario;
 pub mod timers;
 
