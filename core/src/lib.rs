@@ -20,6 +20,7 @@ pub mod kademlia;
 pub mod nat;
 pub mod outbox;
 pub mod protocol;
+pub(crate) mod publisher;
 pub mod recursive;
 pub mod relay;
 pub mod rng;

@@ -52,6 +52,7 @@ use crate::protocol::{
     Command, CommandError, Deadline, Event, NodeStats, Protocol, RequestId, RequestStats,
     RouteEntry, RouteRole, RoutingMode, TimerReason, TrafficClass, Transmit,
 };
+use crate::publisher::Publications;
 use crate::recursive::{Forwarding, RecentRoutes};
 use crate::rng::NodeRng;
 use crate::rpc::{Expired, Rpcs};
@@ -160,13 +161,6 @@ struct StoreBatch {
     report: bool,
 }
 
-/// A published value the local node keeps alive.
-#[derive(Clone, Copy, Debug)]
-struct Published {
-    ttl_secs: u32,
-    next: Instant,
-}
-
 #[derive(Clone, Copy, Debug)]
 struct JoinState {
     pings_outstanding: u32,
@@ -188,7 +182,7 @@ pub struct Chord {
     predecessor: Option<Contact>,
     fingers: FingerTable,
     store: ValueStore,
-    published: BTreeMap<(NodeId, Vec<u8>), Published>,
+    published: Publications,
     lookups: BTreeMap<RequestId, LookupState>,
     /// Recursive requests this node originated: route id → lookup.
     routes: BTreeMap<u64, RequestId>,
@@ -251,7 +245,7 @@ impl Chord {
             predecessor: None,
             fingers: FingerTable::default(),
             store: ValueStore::default(),
-            published: BTreeMap::new(),
+            published: Publications::default(),
             lookups: BTreeMap::new(),
             routes: BTreeMap::new(),
             route_timers: TimerQueue::default(),
@@ -799,8 +793,7 @@ impl Protocol for Chord {
             } => {
                 let ttl_secs = ttl_secs.max(1);
                 let next = now + self.publisher_period(ttl_secs);
-                self.published
-                    .insert((key, value.clone()), Published { ttl_secs, next });
+                self.published.publish(key, value.clone(), ttl_secs, next);
                 self.update_store_deadline();
                 let id = self.new_request();
                 let purpose = Purpose::Store {
@@ -812,7 +805,7 @@ impl Protocol for Chord {
                 Ok(id)
             }
             Command::Remove { key, value } => {
-                self.published.remove(&(key, value.clone()));
+                self.published.withdraw(key, value.clone());
                 self.update_store_deadline();
                 let id = self.new_request();
                 let purpose = Purpose::Store {

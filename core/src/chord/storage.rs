@@ -5,7 +5,8 @@ use super::maintenance::remaining_secs;
 use super::ring::in_half_open;
 use super::{Chord, Fetch, Purpose, RpcFor, StoreBatch};
 use crate::id::NodeId;
-use crate::protocol::{Deadline, Event, RequestId, RequestStats, TimerReason};
+use crate::protocol::{Event, RequestId, RequestStats};
+use crate::publisher;
 use crate::time::{Duration, Instant};
 use crate::wire::{Body, Contact};
 
@@ -36,32 +37,11 @@ impl Chord {
     }
 
     pub(super) fn update_store_deadline(&mut self) {
-        let (expiry, republish) = self.store.next_deadlines();
-        let publish = self.published.values().map(|p| p.next).min();
-        let candidates = [
-            expiry.map(|at| Deadline {
-                at,
-                reason: TimerReason::Expiry,
-            }),
-            republish.map(|at| Deadline {
-                at,
-                reason: TimerReason::Republish,
-            }),
-            publish.map(|at| Deadline {
-                at,
-                reason: TimerReason::Republish,
-            }),
-        ];
-        self.store_deadline = candidates.into_iter().flatten().min();
+        self.store_deadline = publisher::store_deadline(&self.store, &self.published);
     }
 
     pub(super) fn publisher_period(&mut self, ttl_secs: u32) -> Duration {
-        let cap = Duration::from_secs(ttl_secs as u64).mul_f64(0.8);
-        let d = self
-            .cfg
-            .publisher_republish
-            .min(cap)
-            .max(Duration::from_secs(1));
+        let d = publisher::publisher_period(self.cfg.publisher_republish, ttl_secs);
         self.jittered(d)
     }
 
@@ -256,17 +236,9 @@ impl Chord {
                 self.request(now, *c, body, RpcFor::Handoff);
             }
         }
-        let due: Vec<(NodeId, Vec<u8>, u32)> = self
-            .published
-            .iter()
-            .filter(|(_, p)| p.next <= now)
-            .map(|((k, v), p)| (*k, v.clone(), p.ttl_secs))
-            .collect();
-        for (key, value, ttl_secs) in due {
+        for (key, value, ttl_secs) in self.published.due(now) {
             let next = now + self.publisher_period(ttl_secs);
-            if let Some(p) = self.published.get_mut(&(key, value.clone())) {
-                p.next = next;
-            }
+            self.published.reschedule(key, value.clone(), next);
             let id = self.new_request();
             let purpose = Purpose::Store {
                 value,

@@ -35,6 +35,7 @@ use crate::protocol::{
     Command, CommandError, Deadline, Event, NodeStats, Protocol, RequestId, RequestStats,
     RouteEntry, RoutingMode, TimerReason, TrafficClass, Transmit,
 };
+use crate::publisher::{self, Publications};
 use crate::recursive::{Forwarding, RecentRoutes};
 use crate::rng::NodeRng;
 use crate::rpc::{Expired, Rpcs};
@@ -246,13 +247,6 @@ struct JoinState {
     lookup_started: bool,
 }
 
-/// A published value the local node keeps alive.
-#[derive(Clone, Copy, Debug)]
-struct Published {
-    ttl_secs: u32,
-    next: Instant,
-}
-
 /// One Kademlia node.
 #[derive(Clone, Debug)]
 pub struct Kademlia {
@@ -263,7 +257,7 @@ pub struct Kademlia {
     phase: Phase,
     table: RoutingTable,
     store: ValueStore,
-    published: BTreeMap<(NodeId, Vec<u8>), Published>,
+    published: Publications,
     lookups: BTreeMap<RequestId, LookupState>,
     batches: BTreeMap<RequestId, StoreBatch>,
     rpcs: Rpcs<RpcFor>,
@@ -308,7 +302,7 @@ impl Kademlia {
             phase: Phase::Idle,
             table,
             store: ValueStore::default(),
-            published: BTreeMap::new(),
+            published: Publications::default(),
             lookups: BTreeMap::new(),
             batches: BTreeMap::new(),
             rpcs,
@@ -647,32 +641,11 @@ impl Kademlia {
     }
 
     fn update_store_deadline(&mut self) {
-        let (expiry, republish) = self.store.next_deadlines();
-        let publish = self.published.values().map(|p| p.next).min();
-        let candidates = [
-            expiry.map(|at| Deadline {
-                at,
-                reason: TimerReason::Expiry,
-            }),
-            republish.map(|at| Deadline {
-                at,
-                reason: TimerReason::Republish,
-            }),
-            publish.map(|at| Deadline {
-                at,
-                reason: TimerReason::Republish,
-            }),
-        ];
-        self.store_deadline = candidates.into_iter().flatten().min();
+        self.store_deadline = publisher::store_deadline(&self.store, &self.published);
     }
 
     fn publisher_period(&mut self, ttl_secs: u32) -> Duration {
-        let cap = Duration::from_secs(ttl_secs as u64).mul_f64(0.8);
-        let d = self
-            .cfg
-            .publisher_republish
-            .min(cap)
-            .max(Duration::from_secs(1));
+        let d = publisher::publisher_period(self.cfg.publisher_republish, ttl_secs);
         self.jittered(d)
     }
 
@@ -902,17 +875,9 @@ impl Kademlia {
                 );
             }
         }
-        let due: Vec<(NodeId, Vec<u8>, u32)> = self
-            .published
-            .iter()
-            .filter(|(_, p)| p.next <= now)
-            .map(|((k, v), p)| (*k, v.clone(), p.ttl_secs))
-            .collect();
-        for (key, value, ttl_secs) in due {
+        for (key, value, ttl_secs) in self.published.due(now) {
             let next = now + self.publisher_period(ttl_secs);
-            if let Some(p) = self.published.get_mut(&(key, value.clone())) {
-                p.next = next;
-            }
+            self.published.reschedule(key, value.clone(), next);
             let id = self.new_request();
             self.start_lookup(
                 now,
@@ -1048,8 +1013,7 @@ impl Protocol for Kademlia {
             } => {
                 let ttl_secs = ttl_secs.max(1);
                 let next = now + self.publisher_period(ttl_secs);
-                self.published
-                    .insert((key, value.clone()), Published { ttl_secs, next });
+                self.published.publish(key, value.clone(), ttl_secs, next);
                 self.update_store_deadline();
                 let id = self.new_request();
                 self.start_lookup(
@@ -1065,7 +1029,7 @@ impl Protocol for Kademlia {
                 Ok(id)
             }
             Command::Remove { key, value } => {
-                self.published.remove(&(key, value.clone()));
+                self.published.withdraw(key, value.clone());
                 self.update_store_deadline();
                 let id = self.new_request();
                 self.start_lookup(
