@@ -53,6 +53,8 @@ struct PlannedPut {
 }
 
 struct StaticDriver {
+    /// Lifetime of put values, in seconds.
+    value_ttl_s: u32,
     replication: usize,
     mode: RoutingMode,
     oracle: Option<Oracle>,
@@ -96,7 +98,7 @@ impl<D: DhtNode> Driver<D> for StaticDriver {
                 let cmd = Command::Put {
                     key: p.key,
                     value: p.value.clone(),
-                    ttl_secs: u32::MAX,
+                    ttl_secs: self.value_ttl_s,
                 };
                 self.issue(sim, p.origin, cmd, Waiting::Put(i));
             }
@@ -404,6 +406,7 @@ pub fn run_static<D: DhtNode>(
         })
         .collect();
     let mut driver = StaticDriver {
+        value_ttl_s: work.value_ttl_s,
         replication,
         mode,
         oracle: (!opts.no_oracle)
