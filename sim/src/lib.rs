@@ -21,6 +21,7 @@ pub mod records;
 pub mod relay;
 pub mod scenario;
 pub mod timers;
+pub mod topology;
 
 pub use config::{InvalidConfig, LatencyModel, NetworkConfig, SimOptions, StaticWorkload};
 pub use dht::{DhtNode, Metric};
