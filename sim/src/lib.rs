@@ -10,6 +10,7 @@
 //! static run can fail a share of its nodes at once and measure how long the
 //! routing state takes to recover ([`RepairReport`]).
 
+pub mod calls;
 pub mod config;
 pub mod dht;
 pub mod engine;

@@ -258,12 +258,20 @@ pub fn lomax_residual(t_s: f64, a: f64, b_s: f64) -> f64 {
     (1.0 + t_s / b_s).powf(-(a - 1.0))
 }
 
-/// One peer's up periods, sorted, as `(start, end)` seconds.
-struct Timeline {
+/// One peer's up periods, sorted, as `(start, end)` seconds. Shared with
+/// the call scenario ([`crate::calls`]), which builds it from churn events.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Timeline {
     ups: Vec<(f64, f64)>,
 }
 
 impl Timeline {
+    /// A timeline from up periods sorted by start, non-overlapping; an
+    /// open period ends at `f64::INFINITY`.
+    pub(crate) fn from_ups(ups: Vec<(f64, f64)>) -> Timeline {
+        Timeline { ups }
+    }
+
     fn generate(
         up: &Dist,
         down: &Dist,
@@ -300,7 +308,7 @@ impl Timeline {
     }
 
     /// The up period containing `t`, if the peer is up then.
-    fn session_at(&self, t: f64) -> Option<(f64, f64)> {
+    pub(crate) fn session_at(&self, t: f64) -> Option<(f64, f64)> {
         let i = self.ups.partition_point(|&(s, _)| s <= t);
         let (s, e) = *self.ups.get(i.checked_sub(1)?)?;
         (t < e).then_some((s, e))
