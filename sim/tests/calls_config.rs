@@ -140,5 +140,5 @@ fn unknown_fields_and_bad_values_are_named() {
     })
     .err()
     .expect("invalid");
-    assert_eq!(e.path, "relay.candidates.count");
+    assert_eq!(e.path, "relay.routing_table");
 }

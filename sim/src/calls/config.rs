@@ -509,19 +509,19 @@ impl CallScenarioConfig {
         if !(r.frame_ms.is_finite() && r.frame_ms > 0.0) {
             return Err(invalid("relay.frame_ms", r.frame_ms, "a finite number > 0"));
         }
-        let count = match r.candidates {
-            CandidateSource::LocalRandom { count } => count,
-            CandidateSource::Contacts => r.routing_table,
-        };
-        if count == 0 {
-            return Err(invalid("relay.candidates.count", count, "at least 1"));
-        }
         if r.routing_table == 0 {
             return Err(invalid(
                 "relay.routing_table",
                 r.routing_table,
                 "at least 1",
             ));
+        }
+        let count = match r.candidates {
+            CandidateSource::LocalRandom { count } => count,
+            CandidateSource::Contacts => r.routing_table,
+        };
+        if count == 0 {
+            return Err(invalid("relay.candidates.count", count, "at least 1"));
         }
         match r.failover {
             FailoverSpec::Active { k } => {
