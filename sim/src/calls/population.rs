@@ -6,7 +6,7 @@ use crate::config::{InvalidConfig, invalid};
 use crate::relay::Timeline;
 use crate::topology::Topology;
 use peerlab_churn::event::up_intervals;
-use peerlab_churn::{ChurnScenario, NatClass};
+use peerlab_churn::{ChurnScenario, NatClass, WorkItem, WorkloadDriver, WorkloadSpec};
 use peerlab_core::nat::{Connectivity, RelayKind, blog_connectivity, connectivity};
 use peerlab_core::rng::{NodeRng, derive_seed};
 use rand::RngExt;
@@ -26,6 +26,9 @@ pub(crate) struct Population {
     max_interactivity: f64,
     pub interactivity_period_s: f64,
     pub rules: ConnectivityRules,
+    /// The merged churn and call stream, identical for every strategy, so
+    /// it is generated once.
+    pub items: Vec<WorkItem>,
 }
 
 impl Population {
@@ -52,7 +55,21 @@ impl Population {
             (0..n).map(|i| cfg.nat.class_of(cfg.seed, i)).collect()
         };
         let topo = Topology::build(&cfg.topology, n, cfg.seed)?;
+        let spec = WorkloadSpec {
+            calls: Some(cfg.calls.clone()),
+            ..WorkloadSpec::default()
+        };
+        let items = WorkloadDriver::new(
+            scenario.events(cfg.seed),
+            spec,
+            cfg.seed,
+            scenario.phases().end_s,
+        )
+        .map_err(|e| invalid(&e.param, e.value, &e.expected))?
+        .with_population(n)
+        .collect();
         Ok(Population {
+            items,
             scenario,
             classes,
             timelines,

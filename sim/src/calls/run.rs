@@ -10,7 +10,7 @@ use super::records::{
 use crate::config::InvalidConfig;
 use peerlab_churn::streams::stream;
 use peerlab_churn::workload::WorkloadEvent;
-use peerlab_churn::{ChurnEvent, WorkItem, WorkloadDriver, WorkloadSpec};
+use peerlab_churn::{ChurnEvent, WorkItem};
 use peerlab_core::nat::{Connectivity, RelayKind};
 use peerlab_core::relay::{
     AnnoyanceForm, AnnoyanceInputs, Candidate, CodecProfile, RelayCapacity, RelayStrategy,
@@ -190,19 +190,7 @@ impl<'a> Sim<'a> {
 
     fn run(mut self) -> Result<CallReport, InvalidConfig> {
         let phases = self.pop.scenario.phases();
-        let spec = WorkloadSpec {
-            calls: Some(self.cfg.calls.clone()),
-            ..WorkloadSpec::default()
-        };
-        let driver = WorkloadDriver::new(
-            self.pop.scenario.events(self.cfg.seed),
-            spec,
-            self.cfg.seed,
-            phases.end_s,
-        )
-        .map_err(|e| crate::config::invalid(&e.param, e.value, &e.expected))?
-        .with_population(self.pop.len() as u32);
-        let mut items = driver.peekable();
+        let mut items = self.pop.items.iter().copied().peekable();
         loop {
             let heap_t = self.heap.peek().map(|e| e.t);
             let item_t = items.peek().map(WorkItem::time_s);
