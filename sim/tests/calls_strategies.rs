@@ -115,6 +115,24 @@ fn strategies_on_one_sample_path() {
         assert!(s.added_p50_ms < base.added_p50_ms, "{name}");
         assert!(gain > 4.0 * se, "{name}: {gain} ± {se}");
     }
+    // AS-based finds a relay in the caller's or callee's AS far more often.
+    let same_as = |r: &CallReport| {
+        let relayed: Vec<_> = r
+            .measured()
+            .filter(|c| c.path.is_some_and(|p| p.relayed()) && !c.relays.is_empty())
+            .collect();
+        let hit = relayed
+            .iter()
+            .filter(|c| {
+                let a = topo.as_number(c.relays[0].node);
+                a == topo.as_number(c.caller) || a == topo.as_number(c.callee)
+            })
+            .count();
+        hit as f64 / relayed.len() as f64
+    };
+    let (sa, sr) = (same_as(&runs["as-based"]), same_as(random));
+    println!("first relay in the caller's or callee's AS: as-based {sa:.3}, random {sr:.3}");
+    assert!(sa > 2.0 * sr);
     // Threshold never keeps a relay over its bound when the set offered one
     // within it, so its 95th percentile sits below Random's.
     assert!(runs["threshold"].summary().added_p95_ms < base.added_p95_ms);
