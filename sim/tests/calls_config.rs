@@ -47,6 +47,11 @@ fn a_spec_parses_validates_and_runs() {
     let a = run.run_configured().expect("runs");
     let b = run.run_configured().expect("runs");
     assert_eq!(a, b, "same spec, same output");
+    let both = run
+        .compare(&[StrategySpec::Random, cfg.strategy])
+        .expect("runs");
+    assert_eq!(both[1], a, "compare runs each strategy on the same path");
+    assert_eq!(both[0].calls.len(), a.calls.len());
     let s = a.summary();
     println!("{s:?}");
     // Buddies may be offline: user not found happens.

@@ -3,9 +3,11 @@
 //! [`CallSummary`] computed from them.
 
 use peerlab_churn::NatClass;
+use serde::Serialize;
 
 /// Why a call failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     /// The callee was offline when the call was placed.
     UserNotFound,
@@ -42,7 +44,8 @@ impl FailureReason {
 }
 
 /// How media flowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PathType {
     /// Straight to the other side's (reflexive) address.
     Direct,
@@ -72,7 +75,8 @@ impl PathType {
 }
 
 /// Which streams a relay forwards.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Both: caller → callee and back.
     Both,
@@ -93,7 +97,7 @@ impl Direction {
 }
 
 /// One relay's service to one call.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct RelayUse {
     /// The relay.
     pub node: u32,
@@ -108,7 +112,7 @@ pub struct RelayUse {
 }
 
 /// One call.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CallRecord {
     /// Position in the call stream (the same call under every strategy).
     pub id: u64,
@@ -165,7 +169,7 @@ impl CallRecord {
 }
 
 /// What one node did.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct NodeStats {
     /// Its NAT class.
     pub class: Option<NatClass>,
@@ -190,7 +194,7 @@ pub struct NodeStats {
 }
 
 /// One relay selection.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct SelectionRecord {
     /// The call.
     pub call: u64,
@@ -203,7 +207,7 @@ pub struct SelectionRecord {
 }
 
 /// The result of a call run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CallReport {
     /// The strategy's name.
     pub strategy: String,
@@ -218,7 +222,7 @@ pub struct CallReport {
 }
 
 /// The headline figures of a run (measured calls only).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CallSummary {
     /// Calls placed in the measurement phase.
     pub calls: usize,

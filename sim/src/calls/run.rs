@@ -1,7 +1,7 @@
 //! The call run: churn and call arrivals in time order, relay selection,
 //! capacity, failover, and the records.
 
-use super::config::{CallScenarioConfig, CandidateSource, FailoverSpec};
+use super::config::{CallScenarioConfig, CandidateSource, FailoverSpec, StrategySpec};
 use super::population::{OnlineSets, Population, class_index};
 use super::records::{
     CallRecord, CallReport, Direction, FailureReason, NodeStats, PathType, RelayUse,
@@ -41,6 +41,17 @@ impl CallRun {
     /// Runs the scenario with `strategy`.
     pub fn run(&self, strategy: &dyn RelayStrategy) -> Result<CallReport, InvalidConfig> {
         Sim::new(&self.cfg, &self.pop, strategy).run()
+    }
+
+    /// Runs every strategy in `specs` on the same sample path, in order.
+    pub fn compare(&self, specs: &[StrategySpec]) -> Result<Vec<CallReport>, InvalidConfig> {
+        specs
+            .iter()
+            .map(|s| {
+                let built = s.build();
+                self.run(built.as_ref())
+            })
+            .collect()
     }
 
     /// Runs the scenario with the configured strategy.
