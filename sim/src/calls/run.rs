@@ -43,6 +43,12 @@ impl CallRun {
         Sim::new(&self.cfg, &self.pop, strategy).run()
     }
 
+    /// Node `node`'s interactivity (an af() input) at time `t_s`.
+    pub fn interactivity(&self, node: u32, t_s: f64) -> f64 {
+        self.pop
+            .interactivity(node, self.pop.interactivity_slot(t_s))
+    }
+
     /// Runs every strategy in `specs` on the same sample path, in order.
     pub fn compare(&self, specs: &[StrategySpec]) -> Result<Vec<CallReport>, InvalidConfig> {
         specs
