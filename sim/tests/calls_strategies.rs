@@ -11,7 +11,7 @@
 mod calls_common;
 
 use calls_common::{bytes_from_records, churning};
-use peerlab_sim::calls::{CallReport, CallRun, FailureReason, StrategySpec, jain};
+use peerlab_sim::calls::{CallReport, CallRun, FailureReason, PathType, StrategySpec, jain};
 use peerlab_sim::topology::Topology;
 use std::collections::BTreeMap;
 
@@ -98,6 +98,27 @@ fn strategies_on_one_sample_path() {
                 topo.one_way_ms(c.caller, first.node) + topo.one_way_ms(first.node, c.callee);
             assert!((ow - want).abs() < 1e-9, "{}: call {}", r.strategy, c.id);
             assert!((c.direct_one_way_ms - topo.one_way_ms(c.caller, c.callee)).abs() < 1e-9);
+        }
+    }
+
+    // Setup latency as documented: offer/answer RTT (+ one RTT to punch)
+    // + the first frame; a relayed call adds the allocation RTT to its relay
+    // and its probing on top.
+    for r in runs.values() {
+        for c in r.measured() {
+            let (Some(setup), Some(path)) = (c.setup_ms, c.path) else {
+                continue;
+            };
+            let rtt = topo.rtt_ms(c.caller, c.callee);
+            let ow = c.one_way_ms.expect("set up");
+            match path {
+                PathType::Direct => assert!((setup - (rtt + ow)).abs() < 1e-9),
+                PathType::Punched => assert!((setup - (2.0 * rtt + ow)).abs() < 1e-9),
+                _ => {
+                    let alloc = topo.rtt_ms(c.caller, c.relays[0].node);
+                    assert!(setup >= rtt + alloc + ow - 1e-9, "call {}", c.id);
+                }
+            }
         }
     }
 
