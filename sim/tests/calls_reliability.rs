@@ -193,3 +193,30 @@ fn endpoint_departures_end_calls_as_analysed() {
     );
     assert!((early / n as f64 - want).abs() < 1.96 * binomial_se(want, n));
 }
+
+/// Skype-supernode churn (exponential sessions, median 5.5 h, diurnal
+/// rejoins): sessions are memoryless whatever the rejoin modulation, so a
+/// relay picked at a call's start survives T with e^(−T ln 2 / 5.5 h).
+#[test]
+fn skype_supernode_relays_match_their_session_law() {
+    let mean = 5.5 * 3600.0 / std::f64::consts::LN_2;
+    let surv = exponential_residual(T, mean);
+    for k in [1u32, 2, 3] {
+        let base = cfg(FailoverSpec::Active { k }, false);
+        let c = CallScenarioConfig {
+            churn: ChurnSpec {
+                warmup_s: 5.0 * 86_400.0,
+                ..ChurnSpec::new(NODES, ChurnModel::SkypeSupernode, HORIZON)
+            },
+            ..base
+        };
+        let r = CallRun::new(&c).expect("valid").run(&Random).expect("runs");
+        let (s, n) = rate(&r);
+        check(
+            &format!("skype-supernode, active k={k}"),
+            s,
+            n,
+            active_success(surv, k as usize),
+        );
+    }
+}
