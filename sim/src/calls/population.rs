@@ -201,13 +201,19 @@ impl OnlineSets {
         if total == 0 {
             return out;
         }
-        // Small eligible pools: take them all (then shuffle-free order is
-        // fine, strategies randomise themselves).
+        // Small eligible pools: list them, then keep a uniform `count` of
+        // them (partial Fisher–Yates), so no node is favoured by its place
+        // in the set.
         if total <= count + exclude.len() {
             for (set, _) in self.sets.iter().zip(ok).filter(|(_, ok)| **ok) {
                 out.extend(set.iter().filter(|n| !exclude.contains(n)));
             }
-            out.truncate(count);
+            let keep = count.min(out.len());
+            for i in 0..keep {
+                let j = rng.random_range(i..out.len());
+                out.swap(i, j);
+            }
+            out.truncate(keep);
             return out;
         }
         let budget = count * 16 + 64;
