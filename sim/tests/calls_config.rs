@@ -128,7 +128,7 @@ fn unknown_fields_and_bad_values_are_named() {
     );
     assert_eq!(bad(&|c| c.calls.rate_per_s = 0.0), "calls.rate_per_s");
     assert_eq!(bad(&|c| c.topology.ases = 0), "topology.ases");
-    assert_eq!(bad(&|c| c.churn.measurement_s = 0.0), "churn");
+    assert_eq!(bad(&|c| c.churn.measurement_s = 0.0), "churn.measurement_s");
     assert_eq!(
         bad(&|c| c.strategy = StrategySpec::Threshold {
             max_added_delay_ms: f64::NAN

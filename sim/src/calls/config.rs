@@ -473,6 +473,18 @@ impl StrategySpec {
     }
 }
 
+/// A churn error as an [`InvalidConfig`] naming the field under `churn.`.
+pub(crate) fn churn_error(e: peerlab_churn::ChurnError) -> InvalidConfig {
+    match e {
+        peerlab_churn::ChurnError::Invalid(p) => InvalidConfig {
+            path: format!("churn.{}", p.param),
+            value: p.value,
+            expected: p.expected,
+        },
+        other => invalid("churn", other, "a churn section that builds"),
+    }
+}
+
 fn non_negative(path: &str, v: f64) -> Result<(), InvalidConfig> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
@@ -485,9 +497,7 @@ impl CallScenarioConfig {
     /// Checks every field; the error names the first bad one by its spec
     /// path.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
-        self.churn
-            .build()
-            .map_err(|e| invalid("churn", e, "a valid churn section"))?;
+        self.churn.build().map_err(churn_error)?;
         peerlab_churn::WorkloadSpec {
             calls: Some(self.calls.clone()),
             ..Default::default()

@@ -1,7 +1,7 @@
 //! The population of a call run: who is online when, behind which NAT, in
 //! which AS, and which online nodes could relay a given call.
 
-use super::config::{CallScenarioConfig, ConnectivityRules};
+use super::config::{CallScenarioConfig, ConnectivityRules, churn_error};
 use crate::config::{InvalidConfig, invalid};
 use crate::relay::Timeline;
 use crate::topology::Topology;
@@ -35,10 +35,7 @@ impl Population {
     /// Builds the population: one pass over the churn events gives each
     /// node's up periods and the population size.
     pub fn build(cfg: &CallScenarioConfig) -> Result<Population, InvalidConfig> {
-        let scenario = cfg
-            .churn
-            .build()
-            .map_err(|e| invalid("churn", e, "a valid churn section"))?;
+        let scenario = cfg.churn.build().map_err(churn_error)?;
         let mut events = scenario.events(cfg.seed);
         let records: Vec<_> = events.by_ref().collect();
         let n = events.id_bound().max(cfg.churn.nodes);
