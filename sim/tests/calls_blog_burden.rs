@@ -106,6 +106,30 @@ fn public_nodes_relay_five_n_calls_and_pay_for_eleven_n() {
             s.public_population_share
         );
         assert_eq!(s.successes, s.calls, "capacity never binds, no churn");
+        // Path shares against the mix: UDP relays for B–B (blog rules), or
+        // for B–B and B–G either way (RFC 4787, G a port-restricted cone).
+        let (n_b, n_g) = ((0.30 * n).round(), (0.30 * n).round());
+        let p_bb = n_b / n * (n_b - 1.0) / (n - 1.0);
+        let p_udp = match rules {
+            ConnectivityRules::Blog => p_bb,
+            ConnectivityRules::Rfc4787 => p_bb + 2.0 * (n_b / n) * n_g / (n - 1.0),
+        };
+        let udp_share = s.paths[PathType::RelayUdp as usize] as f64 / s.calls as f64;
+        let e2e_share = (s.paths[PathType::Direct as usize] + s.paths[PathType::Punched as usize])
+            as f64
+            / s.calls as f64;
+        let se = |p: f64| (p * (1.0 - p) / s.calls as f64).sqrt();
+        println!(
+            "  paths: end to end {:.2}% (analytic {:.2}%), UDP relay {:.2}% ({:.2}%), TCP relay {:.2}% ({:.2}%)",
+            100.0 * e2e_share,
+            100.0 * (1.0 - p_udp - p_tcp),
+            100.0 * udp_share,
+            100.0 * p_udp,
+            100.0 * tcp_share,
+            100.0 * p_tcp
+        );
+        assert!((udp_share - p_udp).abs() < 4.0 * se(p_udp));
+        assert!((tcp_share - p_tcp).abs() < 4.0 * se(p_tcp));
         assert!((got_relayed - want_relayed).abs() < 4.0 * se_relayed);
         assert!((got_bw - want_bw).abs() < 4.0 * se_bw);
         // The blog's rounded figures.
