@@ -200,3 +200,32 @@ fn strategies_on_one_sample_path() {
     // Measure-all strategies probe every candidate; ordered trial fewer.
     assert!(runs["netmax"].summary().probes_per_selection > base.probes_per_selection);
 }
+
+/// When interactivity never changes (one draw per node for the whole run),
+/// real-valued af() keeps picking the same calm users: annoyance-aware
+/// selection then concentrates load instead of spreading it, while its
+/// relays still spend less time annoyed.
+#[test]
+fn fixed_interactivity_makes_annoyance_concentrate_load() {
+    let mut cfg = churning(NODES, CALLS, 6);
+    cfg.relay.annoyance.interactivity_period_s = 0.0;
+    let run = CallRun::new(&cfg).expect("valid");
+    let r = run
+        .compare(&[
+            StrategySpec::Random,
+            StrategySpec::all()[9], // annoyance, real-valued
+        ])
+        .expect("runs");
+    let (random, annoy) = (r[0].summary(), r[1].summary());
+    println!(
+        "fixed interactivity: Jain random {:.3}, {} {:.3}; annoyed s per relay {:.0} vs {:.0}",
+        random.jain,
+        r[1].strategy,
+        annoy.jain,
+        random.annoyed_s_per_relay,
+        annoy.annoyed_s_per_relay
+    );
+    assert_eq!(r[1].strategy, "annoyance-real");
+    assert!(annoy.jain < random.jain - 0.05);
+    assert!(annoy.annoyed_s_per_relay < random.annoyed_s_per_relay);
+}
