@@ -98,8 +98,15 @@ pub fn execute(cli: Cli) -> Result<(), Error> {
         Command::Spec {
             command: SpecCommand::Show { spec },
         } => {
-            let text = Spec::load(&spec)?.to_toml()?;
-            print!("{text}");
+            let spec = Spec::load(&spec)?;
+            print!("{}", spec.to_toml()?);
+            if spec.dht.routing.is_none() {
+                // Unset, the routing is each protocol's paper default.
+                println!(
+                    "\n# dht.routing is unset, so each protocol routes as its paper does: {}",
+                    spec.routing_resolved()
+                );
+            }
             Ok(())
         }
         Command::Spec {

@@ -99,7 +99,7 @@ fn run_one<D: DhtNode>(
         expected,
     };
     let config_error = |e: InvalidConfig| value_error(e.path, e.value, e.expected);
-    let mode = spec.routing_mode();
+    let mode = spec.dht.routing.map_or(D::DEFAULT_ROUTING, |r| r.mode());
     match &spec.churn {
         None => run_static::<D>(
             &spec.network,
@@ -196,8 +196,8 @@ fn setup(spec: &Spec, protocol: DhtProtocol, nodes: u64) -> String {
             s += &format!(", r = {}", spec.dht.chord.successors);
         }
     }
-    if spec.dht.routing != crate::spec::Routing::Iterative {
-        s += &format!(", {}", spec.dht.routing.name());
+    if let Some(r) = spec.dht.routing {
+        s += &format!(", {}", r.name());
     }
     if let Some(c) = &spec.churn {
         s += &format!(", {} churn", churn_kind(&c.model));
@@ -292,8 +292,8 @@ pub fn write_results(
     } else {
         let nodes = population(spec, &first.output);
         let mut scenario = format!("N = {nodes}");
-        if spec.dht.routing != crate::spec::Routing::Iterative {
-            scenario += &format!(", {}", spec.dht.routing.name());
+        if let Some(r) = spec.dht.routing {
+            scenario += &format!(", {}", r.name());
         }
         match &spec.churn {
             Some(c) => scenario += &format!(", {} churn, measured lookups", churn_kind(&c.model)),
@@ -462,8 +462,8 @@ pub fn human_summary(spec: &Spec, sims: &[Simulated], report: &RunReport) -> Str
             names.join(" vs ")
         );
     }
-    if spec.dht.routing != crate::spec::Routing::Iterative {
-        s += &format!(", {} routing", spec.dht.routing.name());
+    if let Some(r) = spec.dht.routing {
+        s += &format!(", {} routing", r.name());
     }
     s += "\n";
     for sim in sims {

@@ -6,7 +6,7 @@ use crate::NodeInfo;
 use crate::control::{CtlContact, CtlCost, CtlMsg, CtlReply, CtlRequest, CtlRoute, CtlStats};
 use crate::error::NodeError;
 use peerlab_core::kademlia::Kademlia;
-use peerlab_core::protocol::{CommandError, RequestStats, RoutingMode};
+use peerlab_core::protocol::{CommandError, RequestStats};
 use peerlab_core::{Addr, Command, Event, HashAlg, Instant, Message, NodeId, Protocol, RequestId};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -367,7 +367,7 @@ impl Driver {
             CtlRequest::Lookup { key } => {
                 let cmd = Command::Lookup {
                     target: key_id(&key),
-                    mode: RoutingMode::Iterative,
+                    mode: peerlab_core::kademlia::KademliaConfig::DEFAULT_ROUTING,
                 };
                 (key, WaitKind::Lookup, cmd)
             }

@@ -292,7 +292,8 @@ fn wrong_successors<D: DhtNode>(sim: &Sim<D>, oracle: &Oracle) -> u32 {
         .count() as u32
 }
 
-/// Runs the static-overlay scenario with Kademlia nodes and iterative lookups.
+/// Runs the static-overlay scenario with Kademlia nodes and the paper's
+/// parallel iterative lookups.
 pub fn run_static_kademlia(
     net: &NetworkConfig,
     work: &StaticWorkload,
@@ -301,7 +302,15 @@ pub fn run_static_kademlia(
     seed: u64,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RunOutput, InvalidConfig> {
-    run_static::<Kademlia>(net, work, opts, kad, RoutingMode::Iterative, seed, progress)
+    run_static::<Kademlia>(
+        net,
+        work,
+        opts,
+        kad,
+        KademliaConfig::DEFAULT_ROUTING,
+        seed,
+        progress,
+    )
 }
 
 /// Runs the static-overlay scenario with nodes of DHT `D`, routing the
