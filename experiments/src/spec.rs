@@ -23,6 +23,7 @@
 //!
 //! [workload]                # static scenario: the simulator's StaticWorkload
 //! [sim]                     # the simulator's SimOptions
+//! [graph]                   # overlay-graph snapshots (crate::graph_out)
 //! ```
 //!
 //! A `[churn]` table (a [`peerlab_churn::ChurnSpec`]) selects the churn
@@ -74,6 +75,9 @@ pub struct Spec {
     pub churn_workload: Option<WorkloadSpec>,
     /// Options of the simulator itself.
     pub sim: SimOptions,
+    /// `[graph]`: overlay-graph snapshots and their export.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph: Option<crate::graph_out::GraphSection>,
 }
 
 /// `[run]`: what the run is called and its base seed.
@@ -687,6 +691,9 @@ impl Spec {
             }
         }
         self.network.validate().map_err(sim_error)?;
+        if let Some(g) = &self.graph {
+            g.validate().map_err(value_error)?;
+        }
         self.dht
             .kademlia
             .to_config()
