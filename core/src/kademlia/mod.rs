@@ -3,8 +3,11 @@
 //! - k-buckets with least-recently-seen ordering; a full bucket keeps newcomers
 //!   in a replacement cache and evicts its head only after a failed liveness
 //!   check ([`routing`]);
-//! - iterative lookups with α requests in flight ([`lookup`]), or recursive
-//!   ones, chosen per request (`recursive.rs`, with a fallback to iterative);
+//! - iterative lookups with α requests in flight ([`lookup`]; the paper's
+//!   mode and the default, [`RoutingMode::ParallelIterative`]), or with one
+//!   ([`RoutingMode::Iterative`]), or recursive ones, chosen per request
+//!   (`recursive.rs`, with a fallback to iterative); the node's own lookups
+//!   (joins, refreshes, gets, puts) always keep α in flight;
 //! - RPC timeouts with retries; a contact is stale after repeated failures;
 //! - multi-valued keys with expiry, stored on the k closest nodes, republished
 //!   hourly by holders and daily by the original publisher (the value store
