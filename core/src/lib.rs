@@ -9,8 +9,9 @@
 //!
 //! Two DHTs implement the same interface: [`kademlia::Kademlia`] and
 //! [`chord::Chord`]. Both store values the same way (multi-valued keys with a
-//! TTL) and route each lookup iteratively or recursively, as the request
-//! asks ([`protocol::RoutingMode`]; shared recursive pieces in [`recursive`]).
+//! TTL) and route each lookup iteratively (one request in flight), parallel
+//! iteratively (α in flight) or recursively, as the request asks
+//! ([`protocol::RoutingMode`]; shared recursive pieces in [`recursive`]).
 
 pub mod addr;
 pub mod chord;

@@ -48,14 +48,48 @@ use crate::wire::{Contact, Message};
 pub struct RequestId(pub u64);
 
 /// How a request travels through the overlay.
+///
+/// Each protocol has a default that follows its paper
+/// ([`crate::kademlia::KademliaConfig::DEFAULT_ROUTING`]: parallel iterative;
+/// [`crate::chord::ChordConfig::DEFAULT_ROUTING`]: iterative). The mode applies
+/// to the lookup it is given with; a protocol's own lookups (joins, refreshes,
+/// gets and puts) keep that protocol's default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RoutingMode {
-    /// The origin asks each hop in turn and learns the next hop from the reply
-    /// (Kademlia's native mode, with α requests in flight).
+    /// The origin asks each hop in turn and learns the next hop from the
+    /// reply, with one request in flight.
     #[default]
     Iterative,
+    /// Iterative, with up to α requests in flight at once (α from the
+    /// protocol's configuration: `KademliaConfig::alpha`, `ChordConfig::alpha`).
+    ParallelIterative,
     /// Each hop forwards the request; the answer comes straight back to the origin.
     Recursive,
+}
+
+impl RoutingMode {
+    /// Every mode.
+    pub const ALL: [RoutingMode; 3] = [
+        RoutingMode::Iterative,
+        RoutingMode::ParallelIterative,
+        RoutingMode::Recursive,
+    ];
+
+    /// The mode's name in specs and on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RoutingMode::Iterative => "iterative",
+            RoutingMode::ParallelIterative => "parallel-iterative",
+            RoutingMode::Recursive => "recursive",
+        }
+    }
+}
+
+impl core::fmt::Display for RoutingMode {
+    /// The mode's name ([`RoutingMode::name`]).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// An application command.

@@ -7,6 +7,7 @@ use common::{Net, addr};
 use peerlab_core::kademlia::{Kademlia, KademliaConfig};
 use peerlab_core::protocol::{RequestStats, RoutingMode};
 use peerlab_core::rng::NodeRng;
+use peerlab_core::wire::MsgKind;
 use peerlab_core::{Command, Duration, Event, HashAlg, NodeId, Protocol, RequestId};
 use rand::{RngExt, SeedableRng};
 use std::collections::BTreeMap;
@@ -83,10 +84,15 @@ fn recursive_lookups_find_the_closest_node_like_iterative_ones() {
     net.take_events();
     let keys = random_keys(n, 1000, 7);
     let it = lookups(&mut net, &keys, RoutingMode::Iterative);
+    let par = lookups(&mut net, &keys, RoutingMode::ParallelIterative);
     let rec = lookups(&mut net, &keys, RoutingMode::Recursive);
     for (k, (origin, key)) in keys.iter().enumerate() {
         let want = Some(net.nodes[oracle(&net, key, *origin)].node_id());
-        assert_eq!(it[k].0, want, "iterative lookup of {key:?} from {origin}");
+        assert_eq!(
+            it[k].0, want,
+            "iterative (α = 1) lookup of {key:?} from {origin}"
+        );
+        assert_eq!(par[k].0, want, "parallel lookup of {key:?} from {origin}");
         assert_eq!(rec[k].0, want, "recursive lookup of {key:?} from {origin}");
         assert!(
             !rec[k].1.fell_back && !rec[k].1.loop_detected,
@@ -98,12 +104,14 @@ fn recursive_lookups_find_the_closest_node_like_iterative_ones() {
         v.iter().map(|x| f(&x.1) as f64).sum::<f64>() / v.len() as f64
     };
     println!(
-        "kademlia N = {n}, k = 8: mean hops iterative {:.3}, recursive {:.3} (log2 N = {:.1}); \
-         requests per lookup iterative {:.2}, recursive {:.2}",
+        "kademlia N = {n}, k = 8: mean hops iterative {:.3}, parallel {:.3}, recursive {:.3} \
+         (log2 N = {:.1}); requests per lookup iterative {:.2}, parallel {:.2}, recursive {:.2}",
         mean(&it, |s| s.hops),
+        mean(&par, |s| s.hops),
         mean(&rec, |s| s.hops),
         (n as f64).log2(),
         mean(&it, |s| s.messages),
+        mean(&par, |s| s.messages),
         mean(&rec, |s| s.messages),
     );
     // Recursive routing sends one request per hop.
@@ -166,4 +174,54 @@ fn the_hop_limit_stops_recursive_lookups_and_the_origin_falls_back() {
         "each stop is counted where it happened"
     );
     assert!(stopped > 0 && stopped < keys.len(), "{stopped}");
+}
+
+/// The most requests the lookup from `origin` had outstanding at once, from
+/// the datagrams the network carried (requests leave `delay` before they
+/// arrive; an answer frees its slot when it arrives).
+fn max_in_flight(net: &mut Net<Kademlia>, origin: usize, target: NodeId, mode: RoutingMode) -> i64 {
+    net.tap = Some(Vec::new());
+    net.cmd(origin, Command::Lookup { target, mode }).unwrap();
+    net.after(Duration::from_secs(30));
+    let tapped = net.tap.take().unwrap();
+    let me = addr(origin);
+    // (time + delay, +1 for a request sent, -1 for an answer received);
+    // answers arriving at an instant are taken before the requests they
+    // trigger.
+    let mut steps: Vec<(peerlab_core::Instant, i64)> = Vec::new();
+    for t in &tapped {
+        if t.from == me && t.msg.body.kind() == MsgKind::FindNode {
+            steps.push((t.at, 1));
+        } else if t.to == origin && t.msg.body.kind() == MsgKind::Nodes {
+            steps.push((t.at + net.delay, -1));
+        }
+    }
+    steps.sort_by_key(|&(at, d)| (at, d));
+    let (mut now, mut max) = (0i64, 0i64);
+    for (_, d) in steps {
+        now += d;
+        max = max.max(now);
+    }
+    max
+}
+
+#[test]
+fn parallel_iterative_keeps_alpha_requests_in_flight_and_iterative_one() {
+    let n = 128;
+    let alpha = 3;
+    let mut net = build(n, KademliaConfig { alpha, ..cfg() });
+    net.join_all(Duration::from_millis(200));
+    net.after(Duration::from_secs(60));
+    for (origin, key) in random_keys(n, 20, 5) {
+        assert_eq!(
+            max_in_flight(&mut net, origin, key, RoutingMode::Iterative),
+            1,
+            "iterative lookup of {key:?} from {origin}"
+        );
+        assert_eq!(
+            max_in_flight(&mut net, origin, key, RoutingMode::ParallelIterative),
+            alpha as i64,
+            "parallel lookup of {key:?} from {origin}"
+        );
+    }
 }

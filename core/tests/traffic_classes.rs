@@ -229,7 +229,7 @@ fn kademlia_traffic_lands_in_the_class_of_its_purpose() {
             3,
             Command::Lookup {
                 target: key("somewhere"),
-                mode: RoutingMode::Iterative,
+                mode: RoutingMode::ParallelIterative,
             },
             FIVE_SECS,
         );
@@ -319,7 +319,7 @@ fn an_iterative_lookup_counts_its_own_requests_and_replies() {
             4,
             Command::Lookup {
                 target: key("target"),
-                mode: RoutingMode::Iterative,
+                mode: RoutingMode::ParallelIterative,
             },
             FIVE_SECS,
         );
@@ -405,7 +405,11 @@ fn chord_traffic_lands_in_the_class_of_its_purpose() {
     }
     wire_total += w.delivered();
 
-    for (origin, mode) in [(2, RoutingMode::Iterative), (6, RoutingMode::Recursive)] {
+    for (origin, mode) in [
+        (2, RoutingMode::Iterative),
+        (4, RoutingMode::ParallelIterative),
+        (6, RoutingMode::Recursive),
+    ] {
         let w = Window::run(&mut net, |net| {
             let e = net.request(
                 origin,

@@ -71,7 +71,7 @@ fn runs(spec: &Spec) -> String {
     };
     let names: Vec<&str> = spec.protocols().iter().map(|p| p.name()).collect();
     s += &format!(", {}", names.join(" vs "));
-    s += &format!(", {} routing", spec.dht.routing.name());
+    s += &format!(", {} routing", spec.routing_resolved());
     s
 }
 
@@ -153,7 +153,7 @@ mod tests {
         assert_eq!(e.description, "Title line.");
         assert_eq!(
             e.runs.as_deref(),
-            Ok("1000 nodes, static, kademlia, iterative routing")
+            Ok("1000 nodes, static, kademlia, parallel-iterative routing")
         );
         std::fs::write(
             &p,
@@ -162,7 +162,12 @@ mod tests {
         .unwrap();
         let e = describe(&p).unwrap();
         assert_eq!(e.description, "From the field");
-        assert!(e.runs.unwrap().contains("chord vs kademlia"));
+        let runs = e.runs.unwrap();
+        assert!(runs.contains("chord vs kademlia"), "{runs}");
+        assert!(
+            runs.contains("chord iterative, kademlia parallel-iterative routing"),
+            "{runs}"
+        );
         std::fs::write(&p, "# Broken.\n[network]\nnodes = 0\n").unwrap();
         let e = describe(&p).unwrap();
         assert!(e.runs.unwrap_err().contains("network.nodes"));

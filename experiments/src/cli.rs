@@ -5,6 +5,8 @@
 //! peerlab spec show SPEC.toml
 //! peerlab spec list [DIR]
 //! peerlab node run --listen ADDR [--control ADDR] [--bootstrap ADDR]... [--seed N] [--spec SPEC]
+//!                  [--dht kademlia|chord] [--successors R] [--replicas N]
+//!                  [--stabilize-ms MS] [--fix-fingers-ms MS] [--check-predecessor-ms MS]
 //! peerlab node ctl --control ADDR put KEY VALUE [--ttl S] | get KEY | remove KEY VALUE
 //!                                 | lookup KEY | routes | stats | leave
 //! peerlab bench [--nodes 10000,100000] [--lookups N] [--seed N] [--json]
@@ -98,8 +100,15 @@ pub fn execute(cli: Cli) -> Result<(), Error> {
         Command::Spec {
             command: SpecCommand::Show { spec },
         } => {
-            let text = Spec::load(&spec)?.to_toml()?;
-            print!("{text}");
+            let spec = Spec::load(&spec)?;
+            print!("{}", spec.to_toml()?);
+            if spec.dht.routing.is_none() {
+                // Unset, the routing is each protocol's paper default.
+                println!(
+                    "\n# dht.routing is unset, so each protocol routes as its paper does: {}",
+                    spec.routing_resolved()
+                );
+            }
             Ok(())
         }
         Command::Spec {
@@ -196,9 +205,54 @@ mod tests {
         match c.command {
             Command::Node {
                 command: NodeCommand::Run(a),
-            } => assert_eq!(a.bootstrap.len(), 2),
+            } => {
+                assert_eq!(a.bootstrap.len(), 2);
+                assert_eq!(
+                    node_cmd::dht_config(&a).unwrap(),
+                    peerlab_node::DhtConfig::Kademlia(Default::default())
+                );
+            }
             other => panic!("{other:?}"),
         }
+        let run = |extra: &[&str]| {
+            let mut argv = vec!["peerlab", "node", "run", "--listen", "127.0.0.1:0"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).unwrap().command {
+                Command::Node {
+                    command: NodeCommand::Run(a),
+                } => node_cmd::dht_config(&a),
+                other => panic!("{other:?}"),
+            }
+        };
+        match run(&[
+            "--dht",
+            "chord",
+            "--successors",
+            "4",
+            "--stabilize-ms",
+            "250",
+        ])
+        .unwrap()
+        {
+            peerlab_node::DhtConfig::Chord(c) => {
+                assert_eq!(c.successors, 4);
+                assert_eq!(
+                    c.stabilize_interval,
+                    peerlab_core::Duration::from_millis(250)
+                );
+                assert_eq!(c.replicas, 4, "replicas follow a shorter successor list");
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = run(&["--successors", "4"]).unwrap_err().to_string();
+        assert!(
+            e.contains("--successors") && e.contains("--dht chord"),
+            "{e}"
+        );
+        let e = run(&["--dht", "chord", "--successors", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--successors = 0 is invalid"), "{e}");
         let c = Cli::try_parse_from([
             "peerlab",
             "node",

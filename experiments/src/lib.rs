@@ -22,6 +22,7 @@ pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod error;
+pub mod graph_out;
 pub mod manifest;
 pub mod node_cmd;
 pub mod output;

@@ -2,9 +2,11 @@
 //! binary as the simulator, running the same core over real UDP sockets.
 
 use crate::error::Error;
-use crate::spec::Spec;
-use clap::{Args, Subcommand};
-use peerlab_node::{CtlRequest, NodeOptions, ctl_blocking, run_blocking};
+use crate::spec::{DhtProtocol, Spec};
+use clap::{Args, Subcommand, ValueEnum};
+use peerlab_core::Duration;
+use peerlab_core::chord::ChordConfig;
+use peerlab_node::{CtlRequest, DhtConfig, NodeOptions, ctl_blocking, run_blocking};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -23,9 +25,145 @@ pub struct NodeRunArgs {
     /// Seed for the node's random choices (default: from process entropy).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<u64>,
-    /// Take the Kademlia parameters from this spec's `[dht.kademlia]` table.
+    /// The DHT to run (default: the spec's `dht.protocol` when `--spec`
+    /// names exactly one, else kademlia).
+    #[arg(long, value_enum, value_name = "DHT")]
+    pub dht: Option<DhtArg>,
+    /// Take the DHT's parameters from this spec's `[dht.kademlia]` or
+    /// `[dht.chord]` table.
     #[arg(long, value_name = "SPEC")]
     pub spec: Option<PathBuf>,
+    /// Chord parameters (override the spec's).
+    #[command(flatten)]
+    pub chord: ChordArgs,
+}
+
+/// The DHTs a live node can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DhtArg {
+    /// Kademlia (Maymounkov and Mazières 2002).
+    Kademlia,
+    /// Chord (Stoica et al. 2001).
+    Chord,
+}
+
+/// Chord parameters of `peerlab node run --dht chord`; each overrides the
+/// spec's `[dht.chord]` value (or the default).
+#[derive(Args, Debug, Default)]
+pub struct ChordArgs {
+    /// Chord: length r of the successor list.
+    #[arg(long, value_name = "R")]
+    pub successors: Option<usize>,
+    /// Chord: nodes holding each value, the successor and the next ones (at
+    /// most --successors, which lowers it when it is not given).
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<usize>,
+    /// Chord: stabilize/notify period in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub stabilize_ms: Option<u64>,
+    /// Chord: period of a full finger refresh in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub fix_fingers_ms: Option<u64>,
+    /// Chord: predecessor liveness check period in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub check_predecessor_ms: Option<u64>,
+}
+
+impl ChordArgs {
+    /// The flags given, by name, for errors.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("--successors", self.successors.is_some()),
+            ("--replicas", self.replicas.is_some()),
+            ("--stabilize-ms", self.stabilize_ms.is_some()),
+            ("--fix-fingers-ms", self.fix_fingers_ms.is_some()),
+            (
+                "--check-predecessor-ms",
+                self.check_predecessor_ms.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
+    }
+
+    /// `base` with the flags applied.
+    fn apply(&self, mut base: ChordConfig) -> ChordConfig {
+        if let Some(r) = self.successors {
+            base.successors = r;
+            // Unless set too, replicas follow a shorter successor list.
+            if self.replicas.is_none() {
+                base.replicas = base.replicas.min(r.max(1));
+            }
+        }
+        if let Some(r) = self.replicas {
+            base.replicas = r;
+        }
+        if let Some(ms) = self.stabilize_ms {
+            base.stabilize_interval = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.fix_fingers_ms {
+            base.fix_fingers_interval = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.check_predecessor_ms {
+            base.check_predecessor_interval = Duration::from_millis(ms);
+        }
+        base
+    }
+}
+
+/// The flag that sets a Chord parameter, for errors (`None`: only a spec sets it).
+fn chord_flag(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "successors" => "--successors",
+        "replicas" => "--replicas",
+        "stabilize_interval" => "--stabilize-ms",
+        "fix_fingers_interval" => "--fix-fingers-ms",
+        "check_predecessor_interval" => "--check-predecessor-ms",
+        _ => return None,
+    })
+}
+
+/// The DHT configuration `peerlab node run` asks for.
+pub fn dht_config(args: &NodeRunArgs) -> Result<DhtConfig, Error> {
+    let spec = match &args.spec {
+        Some(path) => Some(Spec::load(path)?),
+        None => None,
+    };
+    let dht = match (args.dht, &spec) {
+        (Some(d), _) => d,
+        (None, Some(s)) => match s.protocols() {
+            [DhtProtocol::Chord] => DhtArg::Chord,
+            _ => DhtArg::Kademlia,
+        },
+        (None, None) => DhtArg::Kademlia,
+    };
+    match dht {
+        DhtArg::Kademlia => {
+            let given = args.chord.given();
+            if let Some(flag) = given.first() {
+                return Err(Error::Node(format!(
+                    "{flag} is a Chord parameter; add `--dht chord` to run Chord"
+                )));
+            }
+            Ok(DhtConfig::Kademlia(
+                spec.map(|s| s.kademlia()).unwrap_or_default(),
+            ))
+        }
+        DhtArg::Chord => {
+            let cfg = args
+                .chord
+                .apply(spec.map(|s| s.chord()).unwrap_or_default());
+            cfg.validate().map_err(|e| {
+                let by_flag = chord_flag(e.field).filter(|f| args.chord.given().contains(f));
+                Error::Node(match by_flag {
+                    Some(flag) => format!("{flag} = {} is invalid: {}", e.value, e.expected),
+                    None => e.to_string(),
+                })
+            })?;
+            Ok(DhtConfig::Chord(cfg))
+        }
+    }
 }
 
 /// A control request, as typed on the command line.
@@ -53,12 +191,14 @@ pub enum CtlCommand {
         /// The value to remove.
         value: String,
     },
-    /// Find the nodes closest to KEY.
+    /// Find the nodes responsible for KEY (Kademlia: the closest; Chord: the
+    /// successor and the nodes after it).
     Lookup {
         /// The key's name.
         key: String,
     },
-    /// Show the routing table.
+    /// Show the routing state with each entry's role (Kademlia: buckets and
+    /// replacement caches; Chord: successors, fingers, predecessor).
     Routes,
     /// Show the node's counters.
     Stats,
@@ -97,16 +237,13 @@ pub struct NodeCtlArgs {
 
 /// Runs a node until SIGINT, SIGTERM or `leave`.
 pub fn run(args: NodeRunArgs) -> Result<(), Error> {
-    let kademlia = match &args.spec {
-        Some(path) => Spec::load(path)?.kademlia(),
-        None => Default::default(),
-    };
+    let dht = dht_config(&args)?;
     let opts = NodeOptions {
         listen: args.listen,
         control: args.control,
         bootstrap: args.bootstrap,
         seed: args.seed,
-        kademlia,
+        dht,
         id: None,
     };
     run_blocking(opts).map_err(|e| Error::Node(e.to_string()))

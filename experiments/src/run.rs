@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! DIR/lookups.parquet  puts.parquet  traffic.parquet  nodes.parquet
+//! DIR/traffic_by_class.parquet  (graph and repair tables: crate::graph_out)
 //! DIR/summary.csv
 //! DIR/plots/lookup_hops.{svg,png}  plots/lookup_latency_cdf.{svg,png}
 //! DIR/manifest.json    (written last: its presence marks a complete run)
@@ -99,12 +100,13 @@ fn run_one<D: DhtNode>(
         expected,
     };
     let config_error = |e: InvalidConfig| value_error(e.path, e.value, e.expected);
-    let mode = spec.routing_mode();
+    let mode = spec.dht.routing.map_or(D::DEFAULT_ROUTING, |r| r.mode());
+    let sim_opts = crate::graph_out::sim_options(spec);
     match &spec.churn {
         None => run_static::<D>(
             &spec.network,
             &spec.static_workload(),
-            &spec.sim,
+            &sim_opts,
             cfg,
             mode,
             seed,
@@ -115,7 +117,7 @@ fn run_one<D: DhtNode>(
             &spec.network,
             churn,
             &spec.churn_workload.clone().unwrap_or_default(),
-            &spec.sim,
+            &sim_opts,
             cfg,
             mode,
             seed,
@@ -196,8 +198,8 @@ fn setup(spec: &Spec, protocol: DhtProtocol, nodes: u64) -> String {
             s += &format!(", r = {}", spec.dht.chord.successors);
         }
     }
-    if spec.dht.routing != crate::spec::Routing::Iterative {
-        s += &format!(", {}", spec.dht.routing.name());
+    if let Some(r) = spec.dht.routing {
+        s += &format!(", {}", r.name());
     }
     if let Some(c) = &spec.churn {
         s += &format!(", {} churn", churn_kind(&c.model));
@@ -236,6 +238,8 @@ pub fn write_results(
         .collect();
     let mut files: Vec<String> = tables::TABLES.iter().map(|s| s.to_string()).collect();
     tables::write_tables(out_dir, &labelled)?;
+    files.push(tables::write_traffic_by_class(out_dir, &labelled)?);
+    files.extend(crate::graph_out::write(out_dir, spec, &labelled)?);
 
     let metrics: Vec<MetricRow> = sims
         .iter()
@@ -292,8 +296,8 @@ pub fn write_results(
     } else {
         let nodes = population(spec, &first.output);
         let mut scenario = format!("N = {nodes}");
-        if spec.dht.routing != crate::spec::Routing::Iterative {
-            scenario += &format!(", {}", spec.dht.routing.name());
+        if let Some(r) = spec.dht.routing {
+            scenario += &format!(", {}", r.name());
         }
         match &spec.churn {
             Some(c) => scenario += &format!(", {} churn, measured lookups", churn_kind(&c.model)),
@@ -462,8 +466,8 @@ pub fn human_summary(spec: &Spec, sims: &[Simulated], report: &RunReport) -> Str
             names.join(" vs ")
         );
     }
-    if spec.dht.routing != crate::spec::Routing::Iterative {
-        s += &format!(", {} routing", spec.dht.routing.name());
+    if let Some(r) = spec.dht.routing {
+        s += &format!(", {} routing", r.name());
     }
     s += "\n";
     for sim in sims {
@@ -557,6 +561,7 @@ pub fn human_summary(spec: &Spec, sims: &[Simulated], report: &RunReport) -> Str
                 s += &format!("  by kind      {} (bytes/node/s)\n", parts.join(", "));
             }
         }
+        s += &crate::graph_out::summary(out);
         s += &format!(
             "  simulation   {} events, {:.0} s simulated, {:.2} s wall, {:.0} events/s\n",
             out.events,

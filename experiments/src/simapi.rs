@@ -6,8 +6,9 @@ pub use peerlab_core::chord::{Chord, ChordConfig};
 pub use peerlab_core::kademlia::Kademlia;
 pub use peerlab_core::protocol::RoutingMode;
 pub use peerlab_sim::{
-    ChurnRunError, DhtNode, InvalidConfig, LookupRecord, MeasurementWindow, NetworkConfig,
-    NodeTraffic, Progress, PutRecord, RunOutput, SimOptions, StaticWorkload, run_churn, run_static,
+    ChurnRunError, DhtNode, GraphSnapshot, InvalidConfig, LookupRecord, MeasurementWindow,
+    NetworkConfig, NodeTraffic, OverlayGraph, Progress, PutRecord, RepairReport, RepairSample,
+    RunOutput, SimOptions, StaticWorkload, run_churn, run_static,
 };
 
 #[cfg(test)]

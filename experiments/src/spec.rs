@@ -13,7 +13,9 @@
 //!
 //! [dht]
 //! protocol = "kademlia"     # or "chord", or ["kademlia", "chord"] to compare
-//! routing = "iterative"     # or "recursive"
+//! routing = "iterative"     # "parallel-iterative" or "recursive"; unset: each
+//!                           # protocol's paper default (Kademlia parallel
+//!                           # iterative, Chord iterative)
 //! [dht.kademlia]            # mirrors peerlab_core's KademliaConfig
 //! k = 20
 //! [dht.chord]               # mirrors peerlab_core's ChordConfig
@@ -21,6 +23,7 @@
 //!
 //! [workload]                # static scenario: the simulator's StaticWorkload
 //! [sim]                     # the simulator's SimOptions
+//! [graph]                   # overlay-graph snapshots (crate::graph_out)
 //! ```
 //!
 //! A `[churn]` table (a [`peerlab_churn::ChurnSpec`]) selects the churn
@@ -72,6 +75,9 @@ pub struct Spec {
     pub churn_workload: Option<WorkloadSpec>,
     /// Options of the simulator itself.
     pub sim: SimOptions,
+    /// `[graph]`: overlay-graph snapshots and their export.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph: Option<crate::graph_out::GraphSection>,
 }
 
 /// `[run]`: what the run is called and its base seed.
@@ -121,6 +127,15 @@ impl DhtProtocol {
         match self {
             DhtProtocol::Kademlia => "kademlia",
             DhtProtocol::Chord => "chord",
+        }
+    }
+
+    /// The routing mode of the protocol's paper: parallel iterative
+    /// (α = `dht.kademlia.alpha`) for Kademlia, iterative for Chord.
+    pub fn default_routing(self) -> RoutingMode {
+        match self {
+            DhtProtocol::Kademlia => KademliaConfig::DEFAULT_ROUTING,
+            DhtProtocol::Chord => ChordConfig::DEFAULT_ROUTING,
         }
     }
 
@@ -190,9 +205,13 @@ impl<'de> Deserialize<'de> for Protocols {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Routing {
-    /// The origin asks each hop in turn (α requests in flight for Kademlia).
+    /// The origin asks each hop in turn, one request in flight.
     #[default]
     Iterative,
+    /// The origin asks each hop, α requests in flight (`dht.kademlia.alpha`,
+    /// `dht.chord.alpha`).
+    #[serde(rename = "parallel-iterative", alias = "parallel_iterative")]
+    ParallelIterative,
     /// Each hop forwards the request; the answer comes straight back to the
     /// origin.
     Recursive,
@@ -203,16 +222,23 @@ impl Routing {
     pub fn mode(self) -> RoutingMode {
         match self {
             Routing::Iterative => RoutingMode::Iterative,
+            Routing::ParallelIterative => RoutingMode::ParallelIterative,
             Routing::Recursive => RoutingMode::Recursive,
+        }
+    }
+
+    /// The spec value for a core routing mode.
+    pub fn from_mode(mode: RoutingMode) -> Routing {
+        match mode {
+            RoutingMode::Iterative => Routing::Iterative,
+            RoutingMode::ParallelIterative => Routing::ParallelIterative,
+            RoutingMode::Recursive => Routing::Recursive,
         }
     }
 
     /// The mode's name in specs.
     pub fn name(self) -> &'static str {
-        match self {
-            Routing::Iterative => "iterative",
-            Routing::Recursive => "recursive",
-        }
+        self.mode().name()
     }
 }
 
@@ -222,8 +248,10 @@ impl Routing {
 pub struct DhtSection {
     /// Which overlay to run, or which overlays to compare.
     pub protocol: Protocols,
-    /// How lookups are routed, for every protocol of the run.
-    pub routing: Routing,
+    /// How lookups are routed, for every protocol of the run; unset, each
+    /// protocol routes as its paper does ([`DhtProtocol::default_routing`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
     /// `[dht.kademlia]`: Kademlia's parameters.
     pub kademlia: KademliaSpec,
     /// `[dht.chord]`: Chord's parameters.
@@ -417,6 +445,8 @@ pub struct ChordSpec {
     /// Contacts offered in an iterative-routing answer (next hop and
     /// fallbacks).
     pub next_hop_candidates: usize,
+    /// Parallel iterative routing: requests in flight per lookup.
+    pub alpha: usize,
     /// The longest wait for a reply before retrying (and the wait before any
     /// round trip has been measured), in milliseconds.
     pub rpc_timeout_ms: u64,
@@ -461,6 +491,7 @@ impl From<&ChordConfig> for ChordSpec {
             fix_fingers_interval_ms: c.fix_fingers_interval.as_micros() / 1_000,
             check_predecessor_interval_ms: c.check_predecessor_interval.as_micros() / 1_000,
             next_hop_candidates: c.next_hop_candidates,
+            alpha: c.alpha,
             rpc_timeout_ms: c.rpc_timeout.as_micros() / 1_000,
             min_rpc_timeout_ms: c.min_rpc_timeout.as_micros() / 1_000,
             adaptive_timeout: c.adaptive_timeout,
@@ -487,6 +518,7 @@ impl ChordSpec {
             fix_fingers_interval: Duration::from_millis(self.fix_fingers_interval_ms),
             check_predecessor_interval: Duration::from_millis(self.check_predecessor_interval_ms),
             next_hop_candidates: self.next_hop_candidates,
+            alpha: self.alpha,
             rpc_timeout: Duration::from_millis(self.rpc_timeout_ms),
             min_rpc_timeout: Duration::from_millis(self.min_rpc_timeout_ms),
             adaptive_timeout: self.adaptive_timeout,
@@ -521,6 +553,7 @@ impl ChordSpec {
                 self.check_predecessor_interval_ms.to_string(),
             ),
             "next_hop_candidates" => ("next_hop_candidates", self.next_hop_candidates.to_string()),
+            "alpha" => ("alpha", self.alpha.to_string()),
             "rpc_timeout" => ("rpc_timeout_ms", self.rpc_timeout_ms.to_string()),
             "min_rpc_timeout" => ("min_rpc_timeout_ms", self.min_rpc_timeout_ms.to_string()),
             "adaptive_timeout" => ("adaptive_timeout", self.adaptive_timeout.to_string()),
@@ -658,6 +691,9 @@ impl Spec {
             }
         }
         self.network.validate().map_err(sim_error)?;
+        if let Some(g) = &self.graph {
+            g.validate().map_err(value_error)?;
+        }
         self.dht
             .kademlia
             .to_config()
@@ -740,9 +776,31 @@ impl Spec {
         self.dht.protocol.0.len() > 1
     }
 
-    /// The routing mode of the workload's lookups.
-    pub fn routing_mode(&self) -> RoutingMode {
-        self.dht.routing.mode()
+    /// The routing mode of `protocol`'s workload lookups: `dht.routing`, or
+    /// the protocol's paper default when the spec leaves it unset.
+    pub fn routing_mode(&self, protocol: DhtProtocol) -> RoutingMode {
+        self.dht
+            .routing
+            .map_or_else(|| protocol.default_routing(), Routing::mode)
+    }
+
+    /// What `dht.routing` resolves to, for `spec show` and the spec list:
+    /// `"parallel-iterative"`, or per protocol when they differ
+    /// (`"kademlia parallel-iterative, chord iterative"`).
+    pub fn routing_resolved(&self) -> String {
+        let modes: Vec<(DhtProtocol, RoutingMode)> = self
+            .protocols()
+            .iter()
+            .map(|&p| (p, self.routing_mode(p)))
+            .collect();
+        match modes.as_slice() {
+            [(_, m), rest @ ..] if rest.iter().all(|(_, x)| x == m) => m.name().to_string(),
+            _ => modes
+                .iter()
+                .map(|(p, m)| format!("{p} {m}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
     }
 
     /// The static scenario's workload (its defaults if the spec has none).
@@ -851,7 +909,14 @@ mod tests {
         assert_eq!(s.kademlia(), KademliaConfig::default());
         assert_eq!(s.chord(), ChordConfig::default());
         assert_eq!(s.protocols(), [DhtProtocol::Kademlia]);
-        assert_eq!(s.routing_mode(), RoutingMode::Iterative);
+        assert_eq!(s.dht.routing, None);
+        assert_eq!(
+            s.routing_mode(DhtProtocol::Kademlia),
+            RoutingMode::ParallelIterative,
+            "Kademlia's paper default"
+        );
+        assert_eq!(s.routing_mode(DhtProtocol::Chord), RoutingMode::Iterative);
+        assert_eq!(s.routing_resolved(), "parallel-iterative");
         assert!(s.churn.is_none() && s.churn_workload.is_none());
     }
 
@@ -921,7 +986,7 @@ mod tests {
         let s = parse("[dht]\nprotocol = \"chord\"\nrouting = \"recursive\"\n").unwrap();
         assert_eq!(s.protocols(), [DhtProtocol::Chord]);
         assert!(!s.is_comparison());
-        assert_eq!(s.routing_mode(), RoutingMode::Recursive);
+        assert_eq!(s.routing_mode(DhtProtocol::Chord), RoutingMode::Recursive);
         let text = s.to_toml().unwrap();
         assert!(text.contains("protocol = \"chord\""), "{text}");
         assert_eq!(parse(&text).unwrap(), s);
@@ -929,6 +994,21 @@ mod tests {
         assert_eq!(s.protocols(), [DhtProtocol::Chord, DhtProtocol::Kademlia]);
         assert!(s.is_comparison());
         assert_eq!(parse(&s.to_toml().unwrap()).unwrap(), s);
+        let s = parse("[dht]\nprotocol = [\"kademlia\", \"chord\"]\n").unwrap();
+        assert_eq!(
+            s.routing_resolved(),
+            "kademlia parallel-iterative, chord iterative"
+        );
+        let s = parse("[dht]\nrouting = \"parallel-iterative\"\n[dht.chord]\nalpha = 5\n").unwrap();
+        assert_eq!(
+            s.routing_mode(DhtProtocol::Chord),
+            RoutingMode::ParallelIterative
+        );
+        assert_eq!(s.chord().alpha, 5);
+        let again = parse(&s.to_toml().unwrap()).unwrap();
+        assert_eq!(again, s);
+        let m = message("[dht.chord]\nalpha = 0\n");
+        assert!(m.contains("dht.chord.alpha = 0"), "{m}");
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! | `puts.parquet`     | workload put + read-back | `time_s` f64, `key` str, `put_origin` u32, `replicas` u32, `replicas_on_closest` u32, `get_origin` u32, `found` bool, `get_hops` u32, `get_latency_ms` f64, `protocol` str |
 //! | `traffic.parquet`  | protocol and message kind | `kind` str, `messages` u64, `bytes` u64 (whole run), `measured_messages` u64, `measured_bytes` u64, `bytes_per_node_s` f64 (measurement phase of a churn run: bytes per online node per second; null in static runs), `protocol` str |
 //! | `nodes.parquet`    | protocol and node      | `node` u32, `sent_messages` u64, `sent_bytes` u64, `recv_messages` u64, `recv_bytes` u64, `protocol` str |
+//! | `traffic_by_class.parquet` | protocol, scope and traffic class | `class` str (`lookup`, `store`, `join`, `routing_maintenance`, `data_maintenance`), `scope` str (`run`; `measurement` in churn runs), `messages` u64, `bytes` u64, `node_seconds` f64, `messages_per_node_s` f64, `bytes_per_node_s` f64, `protocol` str |
+//!
+//! The overlay-graph and repair tables are in [`crate::graph_out`].
 //!
 //! A run that compares protocols stacks each protocol's rows, in the order
 //! the spec lists the protocols; the `protocol` column tells them apart. New
@@ -19,6 +22,7 @@
 use crate::error::Error;
 use crate::output::write_atomic;
 use crate::simapi::{LookupRecord, NodeTraffic, PutRecord, RunOutput};
+use peerlab_core::protocol::{ClassTraffic, TrafficClass};
 use peerlab_core::wire::MsgKind;
 use polars::prelude::{
     Column, DataFrame, NamedFrom, ParquetCompression, ParquetWriter, PolarsResult, Series,
@@ -42,7 +46,8 @@ pub struct Labelled<'a> {
     pub output: &'a RunOutput,
 }
 
-fn frame(columns: Vec<Column>) -> PolarsResult<DataFrame> {
+/// A frame of `columns` (all of one length).
+pub(crate) fn frame(columns: Vec<Column>) -> PolarsResult<DataFrame> {
     DataFrame::new(columns.first().map_or(0, |c| c.len()), columns)
 }
 
@@ -169,6 +174,71 @@ pub fn nodes_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
         col("recv_bytes", rows, |(_, t)| t.recv_bytes),
         protocol_col(rows),
     ])
+}
+
+/// `traffic_by_class.parquet`.
+pub const TRAFFIC_BY_CLASS: &str = "traffic_by_class.parquet";
+
+/// One row per protocol, scope and traffic class ([`TrafficClass`], in
+/// [`TrafficClass::ALL`] order): messages and bytes as the nodes attribute
+/// them, over the whole run (`scope` = `run`, per joined node-second of the
+/// run) and, in churn runs, over the measurement phase (`scope` =
+/// `measurement`, per online node-second of the phase).
+pub fn traffic_by_class_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
+    struct Row {
+        class: TrafficClass,
+        scope: &'static str,
+        traffic: ClassTraffic,
+        node_seconds: f64,
+    }
+    let rows: Vec<(&str, Row)> = runs
+        .iter()
+        .flat_map(|r| {
+            let o = r.output;
+            let run = TrafficClass::ALL.into_iter().map(move |class| Row {
+                class,
+                scope: "run",
+                traffic: o.class_traffic[class.index()],
+                node_seconds: o.node_seconds,
+            });
+            let window = o.measurement.iter().flat_map(|m| {
+                TrafficClass::ALL.into_iter().map(move |class| Row {
+                    class,
+                    scope: "measurement",
+                    traffic: m.by_class[class.index()],
+                    node_seconds: m.node_seconds,
+                })
+            });
+            run.chain(window).map(move |x| (r.protocol, x))
+        })
+        .collect();
+    let rows: Vec<(&str, &Row)> = rows.iter().map(|(p, x)| (*p, x)).collect();
+    let rows: &[(&str, &Row)] = &rows;
+    let per = |x: u64, s: f64| if s > 0.0 { x as f64 / s } else { f64::NAN };
+    frame(vec![
+        col("class", rows, |r| r.class.name().to_string()),
+        col("scope", rows, |r| r.scope.to_string()),
+        col("messages", rows, |r| r.traffic.messages),
+        col("bytes", rows, |r| r.traffic.bytes),
+        col("node_seconds", rows, |r| r.node_seconds),
+        col("messages_per_node_s", rows, |r| {
+            per(r.traffic.messages, r.node_seconds)
+        }),
+        col("bytes_per_node_s", rows, |r| {
+            per(r.traffic.bytes, r.node_seconds)
+        }),
+        protocol_col(rows),
+    ])
+}
+
+/// Writes `traffic_by_class.parquet` into `dir`; returns its name.
+pub fn write_traffic_by_class(dir: &Path, runs: &[Labelled<'_>]) -> Result<String, Error> {
+    let mut df = traffic_by_class_frame(runs).map_err(|source| Error::Table {
+        name: TRAFFIC_BY_CLASS.to_string(),
+        source,
+    })?;
+    write_parquet(&dir.join(TRAFFIC_BY_CLASS), &mut df)?;
+    Ok(TRAFFIC_BY_CLASS.to_string())
 }
 
 /// Writes `df` to `path` as Parquet, atomically and reproducibly.
@@ -405,5 +475,53 @@ pub(crate) mod tests {
             .clone();
         assert_eq!(measured.get(ping), Some(50));
         assert_eq!(nodes_frame(&runs).unwrap().height(), 200);
+    }
+
+    #[test]
+    fn traffic_by_class_has_a_run_scope_and_a_measurement_scope() {
+        let mut static_run = sample_output(2);
+        static_run.class_traffic[TrafficClass::RoutingMaintenance.index()] = ClassTraffic {
+            messages: 30,
+            bytes: 900,
+        };
+        static_run.node_seconds = 300.0;
+        let mut churn = sample_output(2);
+        churn.node_seconds = 0.0;
+        let mut window = crate::simapi::MeasurementWindow {
+            node_seconds: 50.0,
+            ..Default::default()
+        };
+        window.by_class[TrafficClass::Join.index()] = ClassTraffic {
+            messages: 10,
+            bytes: 250,
+        };
+        churn.measurement = Some(window);
+        let runs = [
+            Labelled {
+                protocol: "kademlia",
+                output: &static_run,
+            },
+            Labelled {
+                protocol: "chord",
+                output: &churn,
+            },
+        ];
+        let t = traffic_by_class_frame(&runs).unwrap();
+        assert_eq!(t.height(), 3 * TrafficClass::COUNT);
+        let get = |c: &str, i: usize| -> Option<f64> { t.column(c).unwrap().f64().unwrap().get(i) };
+        let maint = TrafficClass::RoutingMaintenance.index();
+        assert_eq!(get("bytes_per_node_s", maint), Some(3.0));
+        assert_eq!(get("messages_per_node_s", maint), Some(0.1));
+        // The churn run: no node-seconds over the run (NaN), then its window.
+        assert!(
+            get("bytes_per_node_s", TrafficClass::COUNT)
+                .unwrap()
+                .is_nan()
+        );
+        let join = 2 * TrafficClass::COUNT + TrafficClass::Join.index();
+        assert_eq!(get("bytes_per_node_s", join), Some(5.0));
+        let scope = t.column("scope").unwrap().str().unwrap().clone();
+        assert_eq!(scope.get(join), Some("measurement"));
+        assert_eq!(scope.get(TrafficClass::COUNT), Some("run"));
     }
 }

@@ -257,7 +257,8 @@ fn spec_show_prints_the_new_tables_and_round_trips() {
         "name = \"p2psim_churn\"",
         "\"kademlia\"",
         "\"chord\"",
-        "routing = \"iterative\"",
+        "# dht.routing is unset, so each protocol routes as its paper does: \
+         kademlia parallel-iterative, chord iterative",
         "[dht.kademlia]",
         "recursive_timeout_ms = 10000",
         "[dht.chord]",
@@ -301,6 +302,7 @@ fn spec_list_describes_every_bundled_spec() {
         "Li, Stribling",
         "p2psim churn",
         "chord, recursive routing",
+        "kademlia vs chord, kademlia parallel-iterative, chord iterative routing",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }

@@ -23,6 +23,11 @@ impl Drop for Node {
 
 /// Starts a node and reads its `node <id> udp <addr> control <addr>` line.
 fn start(bootstrap: Option<&str>) -> Node {
+    start_with(bootstrap, &[])
+}
+
+/// Starts a node with extra `node run` arguments.
+fn start_with(bootstrap: Option<&str>, extra: &[&str]) -> Node {
     let mut cmd = Command::new(BIN);
     cmd.args([
         "node",
@@ -32,6 +37,7 @@ fn start(bootstrap: Option<&str>) -> Node {
         "--control",
         "127.0.0.1:0",
     ]);
+    cmd.args(extra);
     if let Some(b) = bootstrap {
         cmd.args(["--bootstrap", b]);
     }
@@ -130,4 +136,46 @@ fn live_processes_store_read_and_shut_down_gracefully() {
         exits_cleanly(&mut a, Duration::from_secs(10)),
         "`leave` ends the node with status 0"
     );
+}
+
+#[test]
+fn live_chord_processes_store_read_and_list_successors() {
+    let chord = [
+        "--dht",
+        "chord",
+        "--successors",
+        "2",
+        "--stabilize-ms",
+        "200",
+    ];
+    let a = start_with(None, &chord);
+    let b = start_with(Some(&a.udp), &chord);
+    let c = start_with(Some(&a.udp), &chord);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (ok, out) = ctl(&b, &["put", "bob@example.com", "sip:bob@192.0.2.8:5060"]);
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "put never succeeded: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ok, out) = ctl(&c, &["get", "bob@example.com"]);
+    assert!(ok && out.contains("sip:bob@192.0.2.8:5060"), "{out}");
+    // Three nodes, two successors each: once stabilized, every node lists
+    // both other nodes as successors.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (ok, out) = ctl(&a, &["routes"]);
+        assert!(ok, "{out}");
+        if out.contains("(chord)") && out.contains("succ 1") && out.contains("pred") {
+            assert!(!out.contains("bucket"), "{out}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "routes never listed two successors: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

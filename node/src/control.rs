@@ -179,17 +179,24 @@ pub enum CtlReply {
         /// The key's id.
         #[serde(with = "hex_id")]
         key_id: NodeId,
-        /// The closest live nodes found other than the asking node, closest first.
+        /// The nodes responsible for the key, most responsible first:
+        /// Kademlia's closest live nodes other than the asking node, or
+        /// Chord's successor of the key and the nodes after it.
         closest: Vec<CtlContact>,
         /// What it cost.
         cost: CtlCost,
     },
-    /// The routing table.
+    /// The routing state: Kademlia's buckets and replacement caches, or
+    /// Chord's successor list, fingers and predecessor.
     Routes {
         /// The node's id.
         #[serde(with = "hex_id")]
         node: NodeId,
-        /// The entries, by bucket.
+        /// The DHT the node runs (`kademlia`, `chord`).
+        #[serde(default)]
+        protocol: String,
+        /// The entries, in the order the protocol lists them (by bucket;
+        /// successors nearest first, then fingers, then the predecessor).
         entries: Vec<CtlRoute>,
     },
     /// The node's counters.
@@ -262,8 +269,16 @@ impl fmt::Display for CtlReply {
                 }
                 write!(f, "{cost}")
             }
-            CtlReply::Routes { node, entries } => {
-                writeln!(f, "routing table of {node}: {} entries", entries.len())?;
+            CtlReply::Routes {
+                node,
+                protocol,
+                entries,
+            } => {
+                writeln!(
+                    f,
+                    "routing table of {node} ({protocol}): {} entries",
+                    entries.len()
+                )?;
                 write!(f, "{:>9}  {:<40}  {:<21}  failures", "role", "id", "addr")?;
                 for e in entries {
                     write!(

@@ -1,11 +1,13 @@
 //! The event loop: one task owns the core node and feeds it datagrams, timer
 //! expiries and control requests, then drains what the node wants sent and
-//! what it reports.
+//! what it reports. It drives any DHT through the [`Protocol`] trait; the
+//! little it needs beyond it is [`LiveDht`].
 
 use crate::NodeInfo;
 use crate::control::{CtlContact, CtlCost, CtlMsg, CtlReply, CtlRequest, CtlRoute, CtlStats};
 use crate::error::NodeError;
-use peerlab_core::kademlia::Kademlia;
+use peerlab_core::chord::{Chord, ChordConfig};
+use peerlab_core::kademlia::{Kademlia, KademliaConfig};
 use peerlab_core::protocol::{CommandError, RequestStats, RoutingMode};
 use peerlab_core::{Addr, Command, Event, HashAlg, Instant, Message, NodeId, Protocol, RequestId};
 use std::collections::BTreeMap;
@@ -32,6 +34,40 @@ pub(crate) fn to_core(addr: SocketAddr) -> Option<Addr> {
 /// The socket address for a core address.
 pub(crate) fn to_std(addr: Addr) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::from(addr.ip), addr.port))
+}
+
+/// What the driver needs from a DHT beyond [`Protocol`].
+pub(crate) trait LiveDht: Protocol + Send + 'static {
+    /// The protocol's name, for `ctl routes` and logs.
+    const NAME: &'static str;
+    /// How `ctl lookup` routes: the protocol's paper default.
+    const ROUTING: RoutingMode;
+    /// The hash that maps names to keys.
+    fn hash(&self) -> HashAlg;
+    /// Whether the node has joined and not left.
+    fn joined(&self) -> bool;
+}
+
+impl LiveDht for Kademlia {
+    const NAME: &'static str = "kademlia";
+    const ROUTING: RoutingMode = KademliaConfig::DEFAULT_ROUTING;
+    fn hash(&self) -> HashAlg {
+        self.config().hash
+    }
+    fn joined(&self) -> bool {
+        self.is_joined()
+    }
+}
+
+impl LiveDht for Chord {
+    const NAME: &'static str = "chord";
+    const ROUTING: RoutingMode = ChordConfig::DEFAULT_ROUTING;
+    fn hash(&self) -> HashAlg {
+        self.config().hash
+    }
+    fn joined(&self) -> bool {
+        self.is_joined()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -69,8 +105,8 @@ enum Input {
 }
 
 /// The state the event loop owns.
-pub(crate) struct Driver {
-    node: Kademlia,
+pub(crate) struct Driver<P> {
+    node: P,
     socket: UdpSocket,
     info: NodeInfo,
     hash: HashAlg,
@@ -86,14 +122,9 @@ pub(crate) struct Driver {
     stopping: bool,
 }
 
-impl Driver {
-    pub(crate) fn new(
-        node: Kademlia,
-        socket: UdpSocket,
-        info: NodeInfo,
-        bootstrap: Vec<Addr>,
-    ) -> Self {
-        let hash = node.config().hash;
+impl<P: LiveDht> Driver<P> {
+    pub(crate) fn new(node: P, socket: UdpSocket, info: NodeInfo, bootstrap: Vec<Addr>) -> Self {
+        let hash = node.hash();
         Driver {
             node,
             socket,
@@ -367,7 +398,7 @@ impl Driver {
             CtlRequest::Lookup { key } => {
                 let cmd = Command::Lookup {
                     target: key_id(&key),
-                    mode: RoutingMode::Iterative,
+                    mode: P::ROUTING,
                 };
                 (key, WaitKind::Lookup, cmd)
             }
@@ -423,6 +454,7 @@ impl Driver {
             .collect();
         CtlReply::Routes {
             node: self.info.id,
+            protocol: P::NAME.to_string(),
             entries,
         }
     }
@@ -433,7 +465,7 @@ impl Driver {
         CtlStats {
             id: self.info.id,
             udp: self.info.udp,
-            joined: self.joined && self.node.is_joined(),
+            joined: self.joined && self.node.joined(),
             uptime_secs: self.origin.elapsed().as_secs_f64(),
             routing_entries: s.routing_entries,
             stored_values: s.stored_values,

@@ -1,10 +1,12 @@
 //! peerlab-node: the sans-IO core over real UDP sockets.
 //!
 //! [`spawn`] binds a UDP socket for the overlay and a loopback TCP listener for
-//! the control interface, then runs one event-loop task that owns a
-//! [`peerlab_core::kademlia::Kademlia`] node: the same state machine the
-//! simulator measures. The driver only converts addresses and time at the
-//! edge, encodes and decodes datagrams, and counts traffic.
+//! the control interface, then runs one event-loop task that owns one DHT
+//! node, [`peerlab_core::kademlia::Kademlia`] or [`peerlab_core::chord::Chord`]
+//! as [`NodeOptions::dht`] says: the same state machines the simulator
+//! measures. The driver is generic over the [`peerlab_core::Protocol`] trait;
+//! it only converts addresses and time at the edge, encodes and decodes
+//! datagrams, and counts traffic.
 //!
 //! [`run_blocking`] is the `peerlab node run` entry point; [`ctl`] and
 //! [`ctl_blocking`] are the client side of the control interface (see
@@ -19,8 +21,9 @@ pub use control::{
 };
 pub use error::NodeError;
 
-use peerlab_core::NodeId;
-use peerlab_core::kademlia::{Kademlia, KademliaConfig};
+use peerlab_core::chord::{Chord, ChordConfig};
+use peerlab_core::kademlia::{ConfigError, Kademlia, KademliaConfig};
+use peerlab_core::{HashAlg, NodeId};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
@@ -38,14 +41,58 @@ pub struct NodeOptions {
     pub bootstrap: Vec<SocketAddr>,
     /// Seed for the node's random choices; `None` draws one from process entropy.
     pub seed: Option<u64>,
-    /// Kademlia parameters.
-    pub kademlia: KademliaConfig,
-    /// The node's id; `None` hashes the bound UDP address and the seed with `kademlia.hash`.
+    /// The DHT to run, with its parameters.
+    pub dht: DhtConfig,
+    /// The node's id; `None` hashes the bound UDP address and the seed with
+    /// the DHT's `hash`.
     pub id: Option<NodeId>,
 }
 
+/// Which DHT a live node runs, with its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DhtConfig {
+    /// Kademlia (Maymounkov and Mazières 2002).
+    Kademlia(KademliaConfig),
+    /// Chord (Stoica et al. 2001).
+    Chord(ChordConfig),
+}
+
+impl Default for DhtConfig {
+    /// Kademlia with its default parameters.
+    fn default() -> Self {
+        DhtConfig::Kademlia(KademliaConfig::default())
+    }
+}
+
+impl DhtConfig {
+    /// The protocol's name: `kademlia` or `chord`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DhtConfig::Kademlia(_) => "kademlia",
+            DhtConfig::Chord(_) => "chord",
+        }
+    }
+
+    /// The hash that maps names to ids.
+    pub fn hash(&self) -> HashAlg {
+        match self {
+            DhtConfig::Kademlia(c) => c.hash,
+            DhtConfig::Chord(c) => c.hash,
+        }
+    }
+
+    /// Checks the parameters; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            DhtConfig::Kademlia(c) => c.validate(),
+            DhtConfig::Chord(c) => c.validate(),
+        }
+    }
+}
+
 impl Default for NodeOptions {
-    /// A node on free loopback ports starting a new overlay, with default Kademlia parameters.
+    /// A node on free loopback ports starting a new overlay, running Kademlia
+    /// with its default parameters.
     fn default() -> Self {
         let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         NodeOptions {
@@ -53,7 +100,7 @@ impl Default for NodeOptions {
             control: loopback,
             bootstrap: Vec::new(),
             seed: None,
-            kademlia: KademliaConfig::default(),
+            dht: DhtConfig::default(),
             id: None,
         }
     }
@@ -114,7 +161,7 @@ pub async fn spawn(opts: NodeOptions) -> Result<NodeHandle, NodeError> {
     if let Some(b) = opts.bootstrap.iter().find(|b| b.is_ipv6()) {
         return Err(NodeError::Ipv6Bootstrap(*b));
     }
-    opts.kademlia.validate()?;
+    opts.dht.validate()?;
 
     let socket = UdpSocket::bind(opts.listen)
         .await
@@ -132,7 +179,7 @@ pub async fn spawn(opts: NodeOptions) -> Result<NodeHandle, NodeError> {
     let seed = opts.seed.unwrap_or_else(entropy_seed);
     let id = opts
         .id
-        .unwrap_or_else(|| opts.kademlia.hash.hash(format!("{udp}/{seed}").as_bytes()));
+        .unwrap_or_else(|| opts.dht.hash().hash(format!("{udp}/{seed}").as_bytes()));
     let info = NodeInfo { id, udp, control };
     // A node never bootstraps through itself.
     let bootstrap = opts
@@ -145,18 +192,32 @@ pub async fn spawn(opts: NodeOptions) -> Result<NodeHandle, NodeError> {
         .filter_map(|b| driver::to_core(*b))
         .collect();
     let core_addr = driver::to_core(udp).ok_or(NodeError::Ipv6Listen(udp))?;
-    let node = Kademlia::new(Arc::new(opts.kademlia), id, core_addr, seed);
 
     let (ctl_tx, ctl_rx) = mpsc::channel(64);
     let (stop_tx, stop_rx) = oneshot::channel();
     let acceptor = tokio::spawn(control::serve(listener, ctl_tx));
-    let driver = driver::Driver::new(node, socket, info, bootstrap);
-    let task = tokio::spawn(async move {
-        let result = driver.run(ctl_rx, stop_rx).await;
-        acceptor.abort();
-        result
-    });
-    tracing::info!(%id, %udp, %control, "node listening");
+    let protocol = opts.dht.name();
+    let task = match opts.dht {
+        DhtConfig::Kademlia(cfg) => {
+            let node = Kademlia::new(Arc::new(cfg), id, core_addr, seed);
+            let driver = driver::Driver::new(node, socket, info, bootstrap);
+            tokio::spawn(async move {
+                let result = driver.run(ctl_rx, stop_rx).await;
+                acceptor.abort();
+                result
+            })
+        }
+        DhtConfig::Chord(cfg) => {
+            let node = Chord::new(Arc::new(cfg), id, core_addr, seed);
+            let driver = driver::Driver::new(node, socket, info, bootstrap);
+            tokio::spawn(async move {
+                let result = driver.run(ctl_rx, stop_rx).await;
+                acceptor.abort();
+                result
+            })
+        }
+    };
+    tracing::info!(%id, %udp, %control, protocol, "node listening");
     Ok(NodeHandle {
         info,
         stop: Some(stop_tx),

@@ -3,7 +3,8 @@
 use peerlab_core::kademlia::KademliaConfig;
 use peerlab_core::{Body, Duration, HashAlg, Message, NodeId};
 use peerlab_node::{
-    CtlReply, CtlRequest, CtlStats, NodeError, NodeHandle, NodeInfo, NodeOptions, ctl, spawn,
+    CtlReply, CtlRequest, CtlStats, DhtConfig, NodeError, NodeHandle, NodeInfo, NodeOptions, ctl,
+    spawn,
 };
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,7 +34,7 @@ fn options(seed: u64, bootstrap: Vec<SocketAddr>) -> NodeOptions {
     NodeOptions {
         seed: Some(seed),
         bootstrap,
-        kademlia: config(),
+        dht: DhtConfig::Kademlia(config()),
         ..NodeOptions::default()
     }
 }
@@ -196,10 +197,16 @@ async fn ten_live_nodes_store_find_and_leave() {
     match request(&infos[3], CtlRequest::Routes).await {
         reply @ CtlReply::Routes { .. } => {
             let text = reply.to_string();
-            let CtlReply::Routes { node, entries } = reply else {
+            let CtlReply::Routes {
+                node,
+                protocol,
+                entries,
+            } = reply
+            else {
                 unreachable!()
             };
             assert_eq!(node, ids[3]);
+            assert_eq!(protocol, "kademlia");
             assert!(!entries.is_empty());
             for e in &entries {
                 assert!(e.id != ids[3] && ids.contains(&e.id), "unknown route {e:?}");
@@ -267,10 +274,19 @@ async fn refuses_bad_addresses_with_clear_errors() {
     assert!(e.to_string().contains("port in use"), "{e}");
 
     let opts = NodeOptions {
-        kademlia: KademliaConfig { k: 0, ..config() },
+        dht: DhtConfig::Kademlia(KademliaConfig { k: 0, ..config() }),
         ..NodeOptions::default()
     };
     assert!(matches!(spawn(opts).await, Err(NodeError::Config(_))));
+    let opts = NodeOptions {
+        dht: DhtConfig::Chord(peerlab_core::chord::ChordConfig {
+            successors: 0,
+            ..Default::default()
+        }),
+        ..NodeOptions::default()
+    };
+    let e = spawn(opts).await.unwrap_err();
+    assert!(e.to_string().contains("chord.successors = 0"), "{e}");
 }
 
 #[tokio::test]

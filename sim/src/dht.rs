@@ -4,6 +4,7 @@
 use crate::config::{InvalidConfig, invalid};
 use peerlab_core::chord::{Chord, ChordConfig};
 use peerlab_core::kademlia::{Kademlia, KademliaConfig};
+use peerlab_core::protocol::RoutingMode;
 use peerlab_core::{Addr, NodeId, Protocol};
 use std::sync::Arc;
 
@@ -26,6 +27,8 @@ pub trait DhtNode: Protocol + Sized {
     const NAME: &'static str;
     /// How responsibility for a key is defined.
     const METRIC: Metric;
+    /// The routing mode of the protocol's paper, for runs that do not choose one.
+    const DEFAULT_ROUTING: RoutingMode;
 
     /// Checks the parameters; the error names the field by its spec path.
     fn validate(cfg: &Self::Config) -> Result<(), InvalidConfig>;
@@ -46,6 +49,7 @@ impl DhtNode for Kademlia {
     type Config = KademliaConfig;
     const NAME: &'static str = "kademlia";
     const METRIC: Metric = Metric::Xor;
+    const DEFAULT_ROUTING: RoutingMode = KademliaConfig::DEFAULT_ROUTING;
 
     fn validate(cfg: &KademliaConfig) -> Result<(), InvalidConfig> {
         cfg.validate()
@@ -66,6 +70,7 @@ impl DhtNode for Chord {
     type Config = ChordConfig;
     const NAME: &'static str = "chord";
     const METRIC: Metric = Metric::Ring;
+    const DEFAULT_ROUTING: RoutingMode = ChordConfig::DEFAULT_ROUTING;
 
     fn validate(cfg: &ChordConfig) -> Result<(), InvalidConfig> {
         cfg.validate()

@@ -122,6 +122,13 @@ pub struct RunOutput {
     pub graphs: Vec<OverlayGraph>,
     /// The mass failure of a static run and the repair that followed.
     pub repair: Option<RepairReport>,
+    /// Messages and bytes over the whole run by purpose, as the nodes
+    /// attribute them ([`TrafficClass`]), summed over every node session;
+    /// indexed by [`TrafficClass::index`].
+    pub class_traffic: [ClassTraffic; TrafficClass::COUNT],
+    /// Node-seconds over the whole run: the time integral of the number of
+    /// nodes that had finished joining and had not left or failed.
+    pub node_seconds: f64,
 }
 
 /// A mass failure and how the overlay's routing state recovered from it.

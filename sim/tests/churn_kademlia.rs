@@ -93,7 +93,7 @@ fn check<D: DhtNode>(cfg: D::Config, mode: RoutingMode) {
 
 #[test]
 fn kademlia_keeps_lookups_correct_under_p2psim_churn() {
-    check::<Kademlia>(KademliaConfig::default(), RoutingMode::Iterative);
+    check::<Kademlia>(KademliaConfig::default(), KademliaConfig::DEFAULT_ROUTING);
 }
 
 #[test]

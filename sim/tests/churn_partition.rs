@@ -4,7 +4,6 @@
 
 use peerlab_churn::{ChurnSpec, WorkloadSpec};
 use peerlab_core::kademlia::{Kademlia, KademliaConfig};
-use peerlab_core::protocol::RoutingMode;
 use peerlab_sim::{LookupRecord, NetworkConfig, SimOptions, run_churn};
 
 #[test]
@@ -31,7 +30,7 @@ fn a_partition_blocks_cross_traffic_until_it_heals() {
         &work,
         &SimOptions::default(),
         KademliaConfig::default(),
-        RoutingMode::Iterative,
+        KademliaConfig::DEFAULT_ROUTING,
         3,
         &mut |_| {},
     )

@@ -355,7 +355,7 @@ fn kademlia_snapshot_leaves_out_replacement_caches() {
         &work,
         &SimOptions::default(),
         KademliaConfig::default(),
-        RoutingMode::Iterative,
+        KademliaConfig::DEFAULT_ROUTING,
         2,
         &mut |_| {},
     )
@@ -365,7 +365,7 @@ fn kademlia_snapshot_leaves_out_replacement_caches() {
         &work,
         &opts,
         KademliaConfig::default(),
-        RoutingMode::Iterative,
+        KademliaConfig::DEFAULT_ROUTING,
         2,
         &mut |_| {},
     )
@@ -580,7 +580,7 @@ fn churn_snapshots_see_a_mass_failure() {
         &work,
         &opts,
         KademliaConfig::default(),
-        RoutingMode::Iterative,
+        KademliaConfig::DEFAULT_ROUTING,
         4,
         &mut |_| {},
     )

@@ -1,5 +1,6 @@
 //! Static Chord rings judged by the brute-force ring oracle (issue 4):
-//! N in {1,024, 4,096, 16,384}, iterative and recursive lookups. Every lookup
+//! N in {1,024, 4,096, 16,384}, iterative and recursive lookups (and at
+//! 1,024 also parallel iterative, α = 3). Every lookup
 //! must return the key's true successor; mean hops must lie within ±10% of
 //! ½·log2 N (Stoica et al.); every value must sit on its successor and the
 //! r - 1 nodes after it.
@@ -35,15 +36,18 @@ fn ring(n: u32, mode: RoutingMode) -> RunOutput {
     .expect("valid config")
 }
 
-fn check(n: u32, mode: RoutingMode) {
+/// Runs and judges one ring; returns the mean hops and latency (ms).
+fn check(n: u32, mode: RoutingMode) -> (f64, f64) {
     let out = ring(n, mode);
     let r = ChordConfig::default().replicas as u32;
     assert_eq!(out.joined, n);
     let failed = out.lookups.iter().filter(|l| !l.success).count();
     let hops = out.lookups.iter().map(|l| l.hops as f64).sum::<f64>() / out.lookups.len() as f64;
+    let latency = out.lookups.iter().map(|l| l.latency_ms).sum::<f64>() / out.lookups.len() as f64;
     let target = 0.5 * (n as f64).log2();
     println!(
-        "chord N={n} {mode:?}: mean hops {hops:.3} vs ½·log2 N = {target:.3}; {failed} failed lookups"
+        "chord N={n} {mode:?}: mean hops {hops:.3} vs ½·log2 N = {target:.3}, \
+         mean latency {latency:.1} ms; {failed} failed lookups"
     );
     assert_eq!(failed, 0, "every lookup returns the true successor");
     assert!(
@@ -63,12 +67,22 @@ fn check(n: u32, mode: RoutingMode) {
             r - 1
         );
     }
+    (hops, latency)
 }
 
 #[test]
-fn chord_1024_iterative_and_recursive() {
-    check(1024, RoutingMode::Iterative);
+fn chord_1024_iterative_parallel_and_recursive() {
+    let (it_hops, it_latency) = check(1024, RoutingMode::Iterative);
     check(1024, RoutingMode::Recursive);
+    // The same ring and lookups with α = 3 requests in flight: the same
+    // oracle, and no longer paths or waits than one at a time.
+    assert_eq!(ChordConfig::default().alpha, 3);
+    let (par_hops, par_latency) = check(1024, RoutingMode::ParallelIterative);
+    assert!(par_hops <= it_hops, "hops {par_hops} > {it_hops}");
+    assert!(
+        par_latency <= it_latency,
+        "latency {par_latency} > {it_latency}"
+    );
 }
 
 #[test]

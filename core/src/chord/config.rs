@@ -3,6 +3,7 @@
 use super::ring::Ring;
 use crate::config::ConfigError;
 use crate::id::{HashAlg, ID_BITS, NodeId};
+use crate::protocol::RoutingMode;
 use crate::time::Duration;
 use crate::wire::{MAX_CONTACTS, MAX_PATH};
 
@@ -34,6 +35,9 @@ pub struct ChordConfig {
     /// Contacts a node offers in an iterative-routing answer (the best one is
     /// the next hop; the rest are fallbacks if it fails).
     pub next_hop_candidates: usize,
+    /// Parallel iterative routing: requests a lookup keeps in flight (1 to
+    /// 64). Plain iterative routing, the default, keeps one.
+    pub alpha: usize,
     /// The longest wait for a reply before retrying (and the wait before any
     /// round trip has been measured).
     pub rpc_timeout: Duration,
@@ -72,6 +76,8 @@ impl Default for ChordConfig {
             fix_fingers_interval: Duration::from_secs(120),
             check_predecessor_interval: Duration::from_secs(5),
             next_hop_candidates: 3,
+            // Kademlia's α, and p2psim's Chord "parallelism" in Li et al.
+            alpha: 3,
             rpc_timeout: Duration::from_secs(2),
             min_rpc_timeout: Duration::from_millis(200),
             adaptive_timeout: true,
@@ -88,6 +94,10 @@ impl Default for ChordConfig {
 }
 
 impl ChordConfig {
+    /// The routing mode of the paper: iterative, one request in flight
+    /// (Stoica et al., §4.3).
+    pub const DEFAULT_ROUTING: RoutingMode = RoutingMode::Iterative;
+
     /// Checks every parameter; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |field, value: &dyn ToString, expected| {
@@ -104,6 +114,9 @@ impl ChordConfig {
         }
         if self.next_hop_candidates == 0 || self.next_hop_candidates > MAX_CONTACTS {
             return err("next_hop_candidates", &self.next_hop_candidates, "1 to 64");
+        }
+        if self.alpha == 0 || self.alpha > MAX_CONTACTS {
+            return err("alpha", &self.alpha, "1 to 64");
         }
         if self.rpc_timeout == Duration::ZERO {
             return err("rpc_timeout", &self.rpc_timeout, "greater than zero");
@@ -173,6 +186,8 @@ mod tests {
         );
         assert_eq!(bad(ChordConfig { replicas: 9, ..d() }), "replicas");
         assert_eq!(bad(ChordConfig { max_hops: 0, ..d() }), "max_hops");
+        assert_eq!(bad(ChordConfig { alpha: 0, ..d() }), "alpha");
+        assert_eq!(bad(ChordConfig { alpha: 65, ..d() }), "alpha");
         assert_eq!(
             bad(ChordConfig {
                 stabilize_interval: Duration::ZERO,

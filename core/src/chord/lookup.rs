@@ -1,14 +1,23 @@
-//! The iterative Chord lookup: one request at a time, each answer moving
-//! strictly closer to the key's predecessor.
+//! The iterative Chord lookup: up to α requests in flight (one for plain
+//! iterative routing), each answer moving the walk strictly closer to the
+//! key's predecessor.
 //!
 //! The origin keeps every node it has heard of that precedes the key, ordered
 //! by tier (fingers first, successor-list entries only as a fallback) and then
-//! by clockwise distance to the key. It asks the best one it has not asked
-//! that is strictly closer to the key than the last node that answered; the
-//! answer either names the key's successor ("done") or offers closer nodes.
-//! A node that does not answer is skipped and the next best tried, so the walk
-//! backs off along the candidates it learned, never backwards. The hop count
-//! is the number of nodes that answered: the path length of Stoica et al.
+//! by clockwise distance to the key. It asks the best ones it has not asked
+//! that are strictly closer to the key than the closest node that has
+//! answered, up to α at a time; an answer either names the key's successor
+//! ("done") or offers closer nodes. A node that does not answer is skipped
+//! and the next best tried, so the walk backs off along the candidates it
+//! learned, never backwards. With α = 1 this is the walk of Stoica et al.;
+//! with α > 1 the next-best fingers are asked at once, so a dead or slow
+//! finger costs no extra round trip.
+//!
+//! A node asked gets a depth: one more than the depth of the closest node
+//! that had answered when it was asked (1 if none had). The depth of the
+//! node that names the key's successor is the lookup's hop count: the path
+//! length of Stoica et al. With α = 1 it is the number of nodes that
+//! answered, exactly the path a recursive request takes.
 
 use super::ring::{Ring, clockwise};
 use crate::id::NodeId;
@@ -37,6 +46,8 @@ struct Candidate {
     /// Clockwise distance from the candidate's position to the key.
     dist: NodeId,
     tier: Tier,
+    /// Set when the candidate is asked.
+    depth: u8,
     state: State,
 }
 
@@ -45,30 +56,38 @@ struct Candidate {
 pub(crate) struct Walk {
     ring: Ring,
     key: NodeId,
+    alpha: usize,
     candidates: Vec<Candidate>,
-    /// Distance to the key of the last node that answered (None: unbounded,
-    /// for a joining node that is not on the ring yet).
+    /// Distance to the key of the closest node that answered (None:
+    /// unbounded, for a joining node that is not on the ring yet).
     progress: Option<NodeId>,
-    asking: Option<NodeId>,
+    /// Depth of the closest node that answered (0: none yet).
+    progress_depth: u8,
+    in_flight: usize,
     last_answered: Option<Contact>,
+    /// The largest depth of a node that answered.
     hops: u32,
 }
 
 impl Walk {
     /// A walk towards the position `key`, starting from a node at distance
-    /// `progress` from it, with the local candidates `seed`.
+    /// `progress` from it, with the local candidates `seed` (depth 1) and up
+    /// to `alpha` (at least 1) requests in flight.
     pub fn new(
         ring: Ring,
         key: NodeId,
         progress: Option<NodeId>,
         seed: &[(Contact, Tier)],
+        alpha: usize,
     ) -> Self {
         let mut w = Walk {
             ring,
             key,
+            alpha: alpha.max(1),
             candidates: Vec::new(),
             progress,
-            asking: None,
+            progress_depth: 0,
+            in_flight: 0,
             last_answered: None,
             hops: 0,
         };
@@ -78,7 +97,7 @@ impl Walk {
         w
     }
 
-    /// Overlay hops so far: nodes that answered.
+    /// The depth of the deepest node that answered so far.
     pub fn hops(&self) -> u32 {
         self.hops
     }
@@ -87,8 +106,8 @@ impl Walk {
         *dist != NodeId::ZERO && self.progress.is_none_or(|p| *dist < p)
     }
 
-    /// Adds candidates; those not strictly between the last answer and the
-    /// key can never be asked and are dropped.
+    /// Adds candidates; those not strictly between the closest answer and
+    /// the key can never be asked and are dropped.
     pub fn learn(&mut self, contacts: &[Contact], tier: Tier) {
         for c in contacts {
             let dist = clockwise(&self.ring.position(&c.id), &self.key);
@@ -101,18 +120,20 @@ impl Walk {
                     contact: *c,
                     dist,
                     tier,
+                    depth: 0,
                     state: State::Fresh,
                 }),
             }
         }
     }
 
-    /// The next node to ask, if none is being asked and one is left.
+    /// The next node to ask, if fewer than α requests are in flight and one
+    /// is left.
     pub fn next(&mut self) -> Option<Contact> {
-        if self.asking.is_some() {
+        if self.in_flight >= self.alpha {
             return None;
         }
-        let progress = self.progress;
+        let (progress, depth) = (self.progress, self.progress_depth.saturating_add(1));
         let best = self
             .candidates
             .iter_mut()
@@ -123,7 +144,8 @@ impl Walk {
             })
             .min_by_key(|c| (c.tier, c.dist))?;
         best.state = State::Asked;
-        self.asking = Some(best.contact.id);
+        best.depth = depth;
+        self.in_flight += 1;
         Some(best.contact)
     }
 
@@ -134,31 +156,41 @@ impl Walk {
 
     /// Whether a request is outstanding.
     pub fn is_waiting(&self) -> bool {
-        self.asking.is_some()
+        self.in_flight > 0
     }
 
-    /// `id` answered; false if it was not the node being asked.
-    pub fn answered(&mut self, id: &NodeId) -> bool {
-        if self.asking != Some(*id) {
-            return false;
-        }
-        self.asking = None;
-        if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.id == *id) {
-            c.state = State::Answered;
+    /// Requests outstanding.
+    #[cfg(test)]
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// `id` answered: its depth, or None if it was not being asked.
+    pub fn answered(&mut self, id: &NodeId) -> Option<u8> {
+        let c = self
+            .candidates
+            .iter_mut()
+            .find(|c| c.contact.id == *id && c.state == State::Asked)?;
+        c.state = State::Answered;
+        self.in_flight -= 1;
+        if self.progress.is_none_or(|p| c.dist < p) {
             self.progress = Some(c.dist);
-            self.last_answered = Some(c.contact);
+            self.progress_depth = c.depth;
         }
-        self.hops += 1;
-        true
+        self.last_answered = Some(c.contact);
+        self.hops = self.hops.max(c.depth as u32);
+        Some(c.depth)
     }
 
     /// `id` did not answer.
     pub fn failed(&mut self, id: &NodeId) {
-        if self.asking == Some(*id) {
-            self.asking = None;
-        }
-        if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.id == *id) {
+        if let Some(c) = self
+            .candidates
+            .iter_mut()
+            .find(|c| c.contact.id == *id && c.state == State::Asked)
+        {
             c.state = State::Failed;
+            self.in_flight -= 1;
         }
     }
 }
@@ -194,12 +226,13 @@ mod tests {
                 (c(110), Tier::Finger),
                 (c(95), Tier::Fallback),
             ],
+            1,
         );
         assert_eq!(w.next(), Some(c(90)));
         assert_eq!(w.next(), None, "one at a time");
         w.failed(&c(90).id);
         assert_eq!(w.next(), Some(c(60)), "backs off to the next finger");
-        assert!(w.answered(&c(60).id));
+        assert_eq!(w.answered(&c(60).id), Some(1));
         assert_eq!(w.hops(), 1);
         // 60 offers 70 and 30 (behind it: dropped).
         w.learn(&[c(70), c(30)], Tier::Finger);
@@ -220,10 +253,45 @@ mod tests {
             key,
             None,
             &[(c(50), Tier::Finger), (c(200), Tier::Finger)],
+            1,
         );
         assert_eq!(w.next(), Some(c(200)));
-        assert!(!w.answered(&c(1).id), "not the node asked");
-        assert!(w.answered(&c(200).id));
+        assert_eq!(w.answered(&c(1).id), None, "not the node asked");
+        assert_eq!(w.answered(&c(200).id), Some(1));
         assert_eq!(w.next(), None);
+    }
+
+    #[test]
+    fn alpha_requests_fly_at_once_best_first_and_depth_is_the_hop_count() {
+        let ring = Ring::new(160);
+        let key = c(100).id;
+        let seed = [
+            (c(20), Tier::Finger),
+            (c(60), Tier::Finger),
+            (c(90), Tier::Finger),
+            (c(95), Tier::Fallback),
+        ];
+        let mut w = Walk::new(ring, key, Some(clockwise(&c(10).id, &key)), &seed, 3);
+        assert_eq!(w.next(), Some(c(90)));
+        assert_eq!(w.next(), Some(c(60)));
+        assert_eq!(w.next(), Some(c(20)));
+        assert_eq!(w.next(), None, "three in flight");
+        assert_eq!(w.in_flight(), 3);
+        // The farthest answers first: it frees a slot, and what it offers is
+        // asked at depth 2; the fallback is still behind every finger.
+        assert_eq!(w.answered(&c(20).id), Some(1));
+        w.learn(&[c(40), c(97)], Tier::Finger);
+        assert_eq!(w.next(), Some(c(97)));
+        assert_eq!(w.next(), None);
+        // The best finger answers: progress jumps to it, and 40 (behind it)
+        // can no longer be asked; the fallback at 95 can.
+        assert_eq!(w.answered(&c(90).id), Some(1));
+        w.failed(&c(60).id);
+        assert_eq!(w.next(), Some(c(95)));
+        assert_eq!(w.next(), None, "40 is behind the closest answer");
+        assert_eq!(w.answered(&c(97).id), Some(2));
+        assert_eq!(w.hops(), 2);
+        w.failed(&c(95).id);
+        assert!(!w.is_waiting());
     }
 }

@@ -47,7 +47,7 @@ impl Chord {
         }
         j.walking = true;
         // The joining node is not on the ring: any first hop is progress.
-        let walk = Walk::new(self.ring, self.pos, None, &[(bootstrap, Tier::Finger)]);
+        let walk = Walk::new(self.ring, self.pos, None, &[(bootstrap, Tier::Finger)], 1);
         let stats = RequestStats {
             started: now,
             finished: now,

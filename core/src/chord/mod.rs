@@ -11,8 +11,10 @@
 //!   timers with bounded random jitter;
 //! - a peer that does not answer a request and its retransmissions is dead:
 //!   it leaves the successor list, the fingers and the predecessor slot;
-//! - lookups are iterative (the origin asks each hop) or recursive (each hop
-//!   forwards; the last sends the result to the origin), chosen per request.
+//! - lookups are iterative (the origin asks each hop, one request at a time,
+//!   the paper's mode and the default), parallel iterative (up to α requests
+//!   in flight) or recursive (each hop forwards; the last sends the result to
+//!   the origin), chosen per request.
 //!   Routing follows fingers; the successor list is only a fallback when no
 //!   live finger precedes the key. A lookup's hop count is Stoica's path
 //!   length: the nodes the request visits after the origin, up to and
@@ -769,6 +771,10 @@ impl Protocol for Chord {
                 let id = self.new_request();
                 match mode {
                     RoutingMode::Iterative => self.start_lookup(now, Purpose::Lookup, target, id),
+                    RoutingMode::ParallelIterative => {
+                        let alpha = self.cfg.alpha;
+                        self.start_lookup_with(now, Purpose::Lookup, target, id, alpha)
+                    }
                     RoutingMode::Recursive => self.start_recursive(now, target, id),
                 }
                 Ok(id)

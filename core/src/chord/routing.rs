@@ -65,17 +65,25 @@ impl Chord {
         }
     }
 
-    fn new_walk(&self, key: NodeId) -> Walk {
+    fn new_walk(&self, key: NodeId, alpha: usize) -> Walk {
         Walk::new(
             self.ring,
             key,
             Some(clockwise(&self.pos, &key)),
             &self.next_hops(&key),
+            alpha,
         )
     }
 
-    fn insert_lookup(&mut self, now: Instant, purpose: Purpose, target: NodeId, id: RequestId) {
-        let walk = self.new_walk(self.ring.position(&target));
+    fn insert_lookup(
+        &mut self,
+        now: Instant,
+        purpose: Purpose,
+        target: NodeId,
+        id: RequestId,
+        alpha: usize,
+    ) {
+        let walk = self.new_walk(self.ring.position(&target), alpha);
         let stats = RequestStats {
             started: now,
             finished: now,
@@ -95,7 +103,8 @@ impl Chord {
         );
     }
 
-    /// Starts an iterative lookup of `target` on behalf of `purpose`.
+    /// Starts an iterative lookup of `target` on behalf of `purpose`, one
+    /// request at a time.
     pub(super) fn start_lookup(
         &mut self,
         now: Instant,
@@ -103,28 +112,46 @@ impl Chord {
         target: NodeId,
         id: RequestId,
     ) {
-        self.insert_lookup(now, purpose, target, id);
+        self.start_lookup_with(now, purpose, target, id, 1);
+    }
+
+    /// Starts an iterative lookup of `target` on behalf of `purpose`, with
+    /// up to `alpha` requests in flight.
+    pub(super) fn start_lookup_with(
+        &mut self,
+        now: Instant,
+        purpose: Purpose,
+        target: NodeId,
+        id: RequestId,
+        alpha: usize,
+    ) {
+        self.insert_lookup(now, purpose, target, id, alpha);
         if let Some(list) = self.local_answer(&self.ring.position(&target)) {
             return self.finish_lookup(now, id, list, 0);
         }
         self.drive(now, id);
     }
 
-    /// Asks the next node of an iterative lookup, or ends it when none is left.
+    /// Asks the next nodes of an iterative lookup (up to its α in flight),
+    /// or ends it when none is left and no answer is awaited.
     pub(super) fn drive(&mut self, now: Instant, id: RequestId) {
         let Some(l) = self.lookups.get_mut(&id) else {
             return;
         };
-        if l.walk.is_waiting() || l.route.is_some() {
+        if l.route.is_some() {
             return;
         }
         let target = l.target;
-        match l.walk.next() {
-            Some(c) => self.request(now, c, Body::NextHop { key: target }, RpcFor::Step(id)),
-            None => {
-                let hops = l.walk.hops();
-                self.finish_lookup(now, id, Vec::new(), hops);
-            }
+        let mut ask = Vec::new();
+        while let Some(c) = l.walk.next() {
+            ask.push(c);
+        }
+        if ask.is_empty() && !l.walk.is_waiting() {
+            let hops = l.walk.hops();
+            return self.finish_lookup(now, id, Vec::new(), hops);
+        }
+        for c in ask {
+            self.request(now, c, Body::NextHop { key: target }, RpcFor::Step(id));
         }
     }
 
@@ -141,12 +168,11 @@ impl Chord {
         let Some(l) = self.lookups.get_mut(&id) else {
             return;
         };
-        if !l.walk.answered(from) {
+        let Some(depth) = l.walk.answered(from) else {
             return;
-        }
+        };
         if done && !contacts.is_empty() {
-            let hops = l.walk.hops();
-            return self.finish_lookup(now, id, contacts, hops);
+            return self.finish_lookup(now, id, contacts, depth as u32);
         }
         let learned: Vec<Contact> = contacts.into_iter().filter(|c| c.id != own).collect();
         l.walk.learn(&learned, Tier::Finger);
@@ -196,7 +222,7 @@ impl Chord {
 
     /// Starts a recursive lookup of `target`.
     pub(super) fn start_recursive(&mut self, now: Instant, target: NodeId, id: RequestId) {
-        self.insert_lookup(now, Purpose::Lookup, target, id);
+        self.insert_lookup(now, Purpose::Lookup, target, id, 1);
         if let Some(list) = self.local_answer(&self.ring.position(&target)) {
             return self.finish_lookup(now, id, list, 0);
         }
@@ -362,7 +388,7 @@ impl Chord {
         let Some(l) = self.lookups.get(&id) else {
             return;
         };
-        let walk = self.new_walk(self.ring.position(&l.target));
+        let walk = self.new_walk(self.ring.position(&l.target), 1);
         if let Some(l) = self.lookups.get_mut(&id) {
             l.walk = walk;
             l.route = None;

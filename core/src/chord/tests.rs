@@ -534,3 +534,53 @@ fn values_go_to_the_successor_and_its_replicas_and_reads_fall_back() {
     });
     assert_eq!(got, Some(vec![b"v".to_vec()]));
 }
+
+#[test]
+fn parallel_iterative_asks_alpha_fingers_at_once_and_iterative_one() {
+    let mut ring = TestRing::new(cfg6(), &PAPER_RING, true);
+    // N8's fingers preceding K54: N14, N21, N32 and N42.
+    let steps = |ring: &mut TestRing, mode| {
+        let i = ring.idx(8);
+        ring.nodes[i]
+            .handle_command(
+                ring.now,
+                Command::Lookup {
+                    target: id_at(6, 54),
+                    mode,
+                },
+            )
+            .unwrap();
+        let sent: Vec<u64> = ring.nodes[i]
+            .transmits
+            .drain()
+            .filter(|t| matches!(t.msg.body, Body::NextHop { .. }))
+            .map(|t| {
+                let to = (t.dst.ip_u32() - 0x0A00_0001) as usize;
+                ring.positions[to]
+            })
+            .collect();
+        ring.nodes[i].lookups.clear();
+        ring.nodes[i].rpcs.clear();
+        sent
+    };
+    assert_eq!(steps(&mut ring, RoutingMode::Iterative), vec![42]);
+    assert_eq!(ring.node(8).config().alpha, 3);
+    assert_eq!(
+        steps(&mut ring, RoutingMode::ParallelIterative),
+        vec![42, 32, 21],
+        "the three fingers closest to the key, best first"
+    );
+    // Every lookup still names the true successor, and never with more hops
+    // than the one-at-a-time walk.
+    for origin in PAPER_RING {
+        for key in 0..64u64 {
+            let want = successor_of(6, &PAPER_RING, key);
+            let (it, s_it) = ring.lookup(origin, id_at(6, key), RoutingMode::Iterative);
+            let (par, s_par) = ring.lookup(origin, id_at(6, key), RoutingMode::ParallelIterative);
+            assert_eq!(par.first(), Some(&want), "parallel {origin} → {key}");
+            assert_eq!(it, par, "{origin} → {key}");
+            assert!(s_par.hops <= s_it.hops, "{origin} → {key}");
+            assert!(s_par.finished - s_par.started <= s_it.finished - s_it.started);
+        }
+    }
+}

@@ -3,8 +3,11 @@
 //! - k-buckets with least-recently-seen ordering; a full bucket keeps newcomers
 //!   in a replacement cache and evicts its head only after a failed liveness
 //!   check ([`routing`]);
-//! - iterative lookups with α requests in flight ([`lookup`]), or recursive
-//!   ones, chosen per request (`recursive.rs`, with a fallback to iterative);
+//! - iterative lookups with α requests in flight ([`lookup`]; the paper's
+//!   mode and the default, [`RoutingMode::ParallelIterative`]), or with one
+//!   ([`RoutingMode::Iterative`]), or recursive ones, chosen per request
+//!   (`recursive.rs`, with a fallback to iterative); the node's own lookups
+//!   (joins, refreshes, gets, puts) always keep α in flight;
 //! - RPC timeouts with retries; a contact is stale after repeated failures;
 //! - multi-valued keys with expiry, stored on the k closest nodes, republished
 //!   hourly by holders and daily by the original publisher (the value store
@@ -122,6 +125,10 @@ impl Default for KademliaConfig {
 pub use crate::config::ConfigError;
 
 impl KademliaConfig {
+    /// The routing mode of the paper: iterative lookups with α requests in
+    /// flight (Maymounkov and Mazières, §2.3).
+    pub const DEFAULT_ROUTING: RoutingMode = RoutingMode::ParallelIterative;
+
     /// Checks every parameter; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |field, value: &dyn ToString, expected| {
@@ -442,9 +449,22 @@ impl Kademlia {
     // ---- lookups ---------------------------------------------------------
 
     fn start_lookup(&mut self, now: Instant, purpose: Purpose, target: NodeId, id: RequestId) {
+        self.start_lookup_with(now, purpose, target, id, self.cfg.alpha);
+    }
+
+    /// Starts an iterative lookup with `alpha` requests in flight (1 for
+    /// [`RoutingMode::Iterative`], `cfg.alpha` for everything else).
+    fn start_lookup_with(
+        &mut self,
+        now: Instant,
+        purpose: Purpose,
+        target: NodeId,
+        id: RequestId,
+        alpha: usize,
+    ) {
         self.table.touch(&target, now);
         let seed = self.table.closest(&target, self.cfg.k, None);
-        let list = Shortlist::new(target, self.cfg.k, self.cfg.alpha, &seed);
+        let list = Shortlist::new(target, self.cfg.k, alpha, &seed);
         let stats = RequestStats {
             started: now,
             finished: now,
@@ -988,6 +1008,14 @@ impl Protocol for Kademlia {
             Command::Lookup {
                 target,
                 mode: RoutingMode::Iterative,
+            } => {
+                let id = self.new_request();
+                self.start_lookup_with(now, Purpose::Lookup, target, id, 1);
+                Ok(id)
+            }
+            Command::Lookup {
+                target,
+                mode: RoutingMode::ParallelIterative,
             } => {
                 let id = self.new_request();
                 self.start_lookup(now, Purpose::Lookup, target, id);

@@ -118,15 +118,18 @@ struct ChurnDriver<D: DhtNode> {
     traffic_at_start: TrafficByKind,
     class_at_start: [ClassTraffic; TrafficClass::COUNT],
     window: MeasurementWindow,
+    /// Joined-node-seconds over the whole run.
+    run_node_seconds: f64,
     last_change: Instant,
 }
 
 impl<D: DhtNode> ChurnDriver<D> {
     /// Accumulates joined-node-seconds up to `now`, then applies a change.
     fn tick(&mut self, now: Instant) {
+        let span = self.joined.len() as f64 * (now - self.last_change).as_secs_f64();
+        self.run_node_seconds += span;
         if self.measuring {
-            self.window.node_seconds +=
-                self.joined.len() as f64 * (now - self.last_change).as_secs_f64();
+            self.window.node_seconds += span;
         }
         self.last_change = now;
     }
@@ -372,6 +375,7 @@ pub fn run_churn<D: DhtNode>(
             end_s: phases.end_s,
             ..MeasurementWindow::default()
         },
+        run_node_seconds: 0.0,
         last_change: Instant::ZERO,
     };
     let end = at(phases.end_s);
@@ -403,6 +407,7 @@ pub fn run_churn<D: DhtNode>(
         events: sim.processed(),
     });
 
+    driver.tick(sim.now());
     Ok(output(
         &sim,
         ScenarioRows {
@@ -412,6 +417,7 @@ pub fn run_churn<D: DhtNode>(
             measurement: Some(driver.window),
             snapshots,
             repair: None,
+            node_seconds: driver.run_node_seconds,
         },
     ))
 }

@@ -167,6 +167,8 @@ pub(crate) struct ScenarioRows {
     pub measurement: Option<MeasurementWindow>,
     pub snapshots: Snapshots,
     pub repair: Option<RepairReport>,
+    /// Whole-run joined-node-seconds.
+    pub node_seconds: f64,
 }
 
 /// Assembles a run's output from the engine's counters and the scenario's rows.
@@ -185,5 +187,7 @@ pub(crate) fn output<D: DhtNode>(sim: &Sim<D>, rows: ScenarioRows) -> RunOutput 
         snapshots: rows.snapshots.taken,
         graphs: rows.snapshots.graphs,
         repair: rows.repair,
+        class_traffic: sim.class_traffic(),
+        node_seconds: rows.node_seconds,
     }
 }

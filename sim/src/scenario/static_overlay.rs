@@ -64,6 +64,8 @@ struct StaticDriver {
     lookup_rows: Vec<Option<LookupRecord>>,
     put_rows: Vec<PutRecord>,
     joined: u32,
+    /// When each node finished joining.
+    joined_at: Vec<Option<Instant>>,
 }
 
 impl StaticDriver {
@@ -132,7 +134,10 @@ impl<D: DhtNode> Driver<D> for StaticDriver {
             return;
         };
         match (w, event) {
-            (Waiting::Join, Event::Joined { .. }) => self.joined += 1,
+            (Waiting::Join, Event::Joined { .. }) => {
+                self.joined += 1;
+                self.joined_at[node as usize] = Some(sim.now());
+            }
             (Waiting::Lookup(i), Event::LookupDone { closest, stats, .. }) => {
                 let l = &self.lookups[i];
                 let (success, fraction) = match &self.oracle {
@@ -292,7 +297,8 @@ fn wrong_successors<D: DhtNode>(sim: &Sim<D>, oracle: &Oracle) -> u32 {
         .count() as u32
 }
 
-/// Runs the static-overlay scenario with Kademlia nodes and iterative lookups.
+/// Runs the static-overlay scenario with Kademlia nodes and the paper's
+/// parallel iterative lookups.
 pub fn run_static_kademlia(
     net: &NetworkConfig,
     work: &StaticWorkload,
@@ -301,7 +307,15 @@ pub fn run_static_kademlia(
     seed: u64,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RunOutput, InvalidConfig> {
-    run_static::<Kademlia>(net, work, opts, kad, RoutingMode::Iterative, seed, progress)
+    run_static::<Kademlia>(
+        net,
+        work,
+        opts,
+        kad,
+        KademliaConfig::DEFAULT_ROUTING,
+        seed,
+        progress,
+    )
 }
 
 /// Runs the static-overlay scenario with nodes of DHT `D`, routing the
@@ -417,6 +431,7 @@ pub fn run_static<D: DhtNode>(
         put_rows,
         waiting: BTreeMap::new(),
         joined: 0,
+        joined_at: vec![None; n as usize],
     };
     let mut snapshots = Snapshots::new(opts, seed);
     let mut repair = Repair {
@@ -481,6 +496,22 @@ pub fn run_static<D: DhtNode>(
         events: sim.processed(),
     });
 
+    // Joined-node-seconds: from each join until the node failed or the run ended.
+    let failed: &[u32] = repair.report.as_ref().map_or(&[], |r| &r.failed);
+    let fail_at = repair.report.as_ref().map(|r| r.fail_at_s);
+    let run_end_s = sim.now().as_secs_f64();
+    let node_seconds = driver
+        .joined_at
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let until = match fail_at {
+                Some(f) if failed.binary_search(&(i as u32)).is_ok() => f,
+                _ => run_end_s,
+            };
+            t.map(|t| (until - t.as_secs_f64()).max(0.0))
+        })
+        .sum();
     let lookups = driver
         .lookup_rows
         .into_iter()
@@ -509,6 +540,7 @@ pub fn run_static<D: DhtNode>(
             measurement: None,
             snapshots,
             repair: repair.report,
+            node_seconds,
         },
     ))
 }
