@@ -145,6 +145,8 @@ const MAIN_METRICS: [(&str, &str); 5] = [
 
 /// Time bins a time series aims for.
 const TIME_BINS: f64 = 30.0;
+/// Lines in one time-series figure.
+const MAX_LINES: usize = 5;
 /// Message kinds shown by name in the traffic figure; the rest are "other".
 const TOP_KINDS: usize = 7;
 
@@ -570,11 +572,12 @@ pub fn binned(
     for l in rd.lookups.iter().filter(|l| l.group == g && l.measured) {
         let Some(v) = take(l) else { continue };
         let b = ((l.time_s - origin) / width).floor();
-        if !(b >= 0.0 && (b as usize) < bins) {
+        if !(b >= 0.0 && (b as usize) <= bins) {
             continue;
         }
+        let b = (b as usize).min(bins - 1);
         let r = runs.iter().position(|x| *x == l.run).unwrap_or(0);
-        cells[r][b as usize].push(v);
+        cells[r][b].push(v);
     }
     (0..bins)
         .filter_map(|b| {
@@ -621,59 +624,124 @@ fn time_series(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
     }
     let width = bin_width(t1 - t0);
     let origin = (t0 / width).floor() * width;
-    let bins = ((t1 - origin) / width).floor() as usize + 1;
+    // The last lookup closes the last bin rather than opening a new one.
+    let bins = (((t1 - origin) / width).ceil() as usize).max(1);
     if bins < 2 {
         return;
     }
-    let groups = ctx.lookup_groups();
-    let replicated: Vec<bool> = groups.iter().map(|&g| rd.runs_of(g).len() >= 2).collect();
-    let band_desc = if replicated.iter().all(|&r| r) {
-        "95% CI across replications"
-    } else if replicated.iter().all(|&r| !r) {
-        "95% CI over the bin's lookups"
-    } else {
-        "95% CI across replications, or over the bin's lookups for one run"
-    };
-    let scenario = ctx.scenario(groups[0]);
-    let series = |take: &dyn Fn(&Lookup) -> Option<f64>| -> Vec<BandSeries> {
-        groups
-            .iter()
-            .map(|&g| BandSeries {
-                label: ctx.label(g),
-                points: binned(rd, g, origin, width, bins, take),
+    let all = ctx.lookup_groups();
+    // A sweep gets one figure per protocol, one line per grid point (at most
+    // MAX_LINES, evenly spread); a single run one figure, one line per
+    // protocol.
+    let panels: Vec<(String, String, Vec<usize>)> = if ctx.multi_point {
+        let mut protocols: Vec<&str> = Vec::new();
+        for &g in &all {
+            let p = rd.groups[g].protocol.as_str();
+            if !protocols.contains(&p) {
+                protocols.push(p);
+            }
+        }
+        protocols
+            .into_iter()
+            .map(|p| {
+                let gs: Vec<usize> = all
+                    .iter()
+                    .copied()
+                    .filter(|&g| rd.groups[g].protocol == p)
+                    .collect();
+                let picked = spread(&gs, MAX_LINES);
+                let of = if picked.len() < gs.len() {
+                    format!(", {} of {} points", picked.len(), gs.len())
+                } else {
+                    String::new()
+                };
+                (
+                    format!("_{p}"),
+                    format!("{}{of}", protocol_title(p)),
+                    picked,
+                )
             })
             .collect()
+    } else {
+        vec![(String::new(), ctx.scenario(all[0]), all.clone())]
     };
-    if !rd.spec.as_ref().is_some_and(|s| s.sim.no_oracle) {
-        let s = series(&|l| Some(if l.success { 1.0 } else { 0.0 }));
-        let lo = s
-            .iter()
-            .flat_map(|x| x.points.iter().map(|p| p.lo.min(p.mean)))
-            .fold(1.0, f64::min);
-        let lo = (((lo - 0.02) * 20.0).floor() / 20.0).max(0.0);
+    for (suffix, scenario, groups) in panels {
+        let replicated: Vec<bool> = groups.iter().map(|&g| rd.runs_of(g).len() >= 2).collect();
+        let band_desc = if replicated.iter().all(|&r| r) {
+            "95% CI across replications"
+        } else if replicated.iter().all(|&r| !r) {
+            "95% CI over the bin's lookups"
+        } else {
+            "95% CI across replications (one run: over the bin's lookups)"
+        };
+        let series = |take: &dyn Fn(&Lookup) -> Option<f64>| -> Vec<BandSeries> {
+            groups
+                .iter()
+                .map(|&g| BandSeries {
+                    label: if ctx.multi_point {
+                        rd.groups[g]
+                            .point
+                            .as_deref()
+                            .map(|p| ctx.point_label(p))
+                            .unwrap_or_default()
+                    } else {
+                        ctx.label(g)
+                    },
+                    points: binned(rd, g, origin, width, bins, take),
+                })
+                .collect()
+        };
+        if !rd.spec.as_ref().is_some_and(|s| s.sim.no_oracle) {
+            let mut s = series(&|l| Some(if l.success { 1.0 } else { 0.0 }));
+            // A rate's interval ends at 0 and 1.
+            for p in s.iter_mut().flat_map(|x| x.points.iter_mut()) {
+                p.lo = p.lo.max(0.0);
+                p.hi = p.hi.min(1.0);
+            }
+            let lo = s
+                .iter()
+                .flat_map(|x| x.points.iter().map(|p| p.lo.min(p.mean)))
+                .fold(1.0, f64::min);
+            let lo = (((lo - 0.02) * 20.0).floor() / 20.0).max(0.0);
+            out.push(Figure {
+                name: format!("lookup_success_timeseries{suffix}"),
+                kind: PlotKind::Timeseries,
+                data: FigureData::TimeSeries(TimeSeriesFigure {
+                    title: format!("Lookup success per {} s ({scenario})", plot::tick(width)),
+                    y_desc: "lookup success rate (fraction)".into(),
+                    band_desc: band_desc.into(),
+                    y_range: Some((lo, 1.0)),
+                    series: s,
+                }),
+            });
+        }
         out.push(Figure {
-            name: "lookup_success_timeseries".into(),
+            name: format!("lookup_latency_timeseries{suffix}"),
             kind: PlotKind::Timeseries,
             data: FigureData::TimeSeries(TimeSeriesFigure {
-                title: format!("Lookup success per {} s ({scenario})", plot::tick(width)),
-                y_desc: "lookup success rate (fraction)".into(),
+                title: format!("Lookup latency per {} s ({scenario})", plot::tick(width)),
+                y_desc: "mean lookup latency (ms)".into(),
                 band_desc: band_desc.into(),
-                y_range: Some((lo, 1.0)),
-                series: s,
+                y_range: None,
+                series: series(&|l| l.latency_ms.is_finite().then_some(l.latency_ms)),
             }),
         });
     }
-    out.push(Figure {
-        name: "lookup_latency_timeseries".into(),
-        kind: PlotKind::Timeseries,
-        data: FigureData::TimeSeries(TimeSeriesFigure {
-            title: format!("Lookup latency per {} s ({scenario})", plot::tick(width)),
-            y_desc: "mean lookup latency (ms)".into(),
-            band_desc: band_desc.into(),
-            y_range: None,
-            series: series(&|l| l.latency_ms.is_finite().then_some(l.latency_ms)),
-        }),
-    });
+}
+
+/// At most `n` of `items`, evenly spread, the first and last included.
+fn spread(items: &[usize], n: usize) -> Vec<usize> {
+    if items.len() <= n {
+        return items.to_vec();
+    }
+    if n < 2 {
+        return items[..n].to_vec();
+    }
+    let mut out: Vec<usize> = (0..n)
+        .map(|i| items[(i * (items.len() - 1) + (n - 1) / 2) / (n - 1)])
+        .collect();
+    out.dedup();
+    out
 }
 
 fn outcomes(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
@@ -805,15 +873,9 @@ fn traffic_by_kind(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
         kind: PlotKind::TrafficByKind,
         data: FigureData::Stacked(StackedBarFigure {
             title: if rate {
-                format!(
-                    "Traffic by message kind, measurement phase ({})",
-                    ctx.scenario(groups[0])
-                )
+                "Traffic by message kind, measurement phase".into()
             } else {
-                format!(
-                    "Bytes by message kind, whole run ({})",
-                    ctx.scenario(groups[0])
-                )
+                "Bytes sent by message kind, whole run".into()
             },
             y_desc: if rate {
                 "bytes per online node per second".into()
@@ -855,7 +917,7 @@ fn cost(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
         name: "cost_performance".into(),
         kind: PlotKind::CostPerformance,
         data: FigureData::Cost(CostFigure {
-            title: format!("Cost against performance ({})", ctx.scenario(0)),
+            title: "Cost against performance (PVC style)".into(),
             x_desc: "traffic (bytes per online node per second)".into(),
             y_desc: "mean lookup latency (ms)".into(),
             series,

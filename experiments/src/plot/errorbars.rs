@@ -130,21 +130,22 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &ErrorBarFigure) 
             .map(|p| (p.x + shift, p.mean))
             .collect();
         chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?;
-        chart.draw_series(
-            s.points
-                .iter()
-                .filter(|p| p.mean.is_finite() && p.ci95.is_finite())
-                .map(|p| {
-                    ErrorBar::new_vertical(
-                        p.x + shift,
-                        p.mean - p.ci95,
-                        p.mean,
-                        p.mean + p.ci95,
-                        color.stroke_width(2),
-                        14,
-                    )
-                }),
-        )?;
+        // Bars with caps (plotters' ErrorBar also draws a circle at the
+        // mean, which would hide the series' marker shape).
+        let cap = (x1 - x0) * 0.008;
+        let bar = color.stroke_width(2);
+        for p in s
+            .points
+            .iter()
+            .filter(|p| p.mean.is_finite() && p.ci95.is_finite())
+        {
+            let (x, lo, hi) = (p.x + shift, p.mean - p.ci95, p.mean + p.ci95);
+            chart.draw_series([
+                PathElement::new([(x, lo), (x, hi)], bar),
+                PathElement::new([(x - cap, lo), (x + cap, lo)], bar),
+                PathElement::new([(x - cap, hi), (x + cap, hi)], bar),
+            ])?;
+        }
         draw_markers(
             &mut chart,
             &pts,

@@ -83,12 +83,15 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &CostFigure) -> D
         if hull.len() >= 2 {
             chart.draw_series(LineSeries::new(hull, color.stroke_width(3)))?;
         }
-        let label = format!(
-            "{} ({} point{}; line: convex hull frontier)",
-            s.label,
-            pts.len(),
-            if pts.len() == 1 { "" } else { "s" }
-        );
+        let label = if pts.len() >= 2 {
+            format!(
+                "{} ({} points; line: convex hull frontier)",
+                s.label,
+                pts.len()
+            )
+        } else {
+            s.label.clone()
+        };
         draw_markers(&mut chart, &pts, Marker::of(i), color, 7, Some(label))?;
     }
     draw_legend(&mut chart, SeriesLabelPosition::UpperRight)

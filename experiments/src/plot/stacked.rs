@@ -118,7 +118,7 @@ fn draw<DB: DrawingBackend>(
         ))?;
         legend.draw(&Text::new(
             fig.categories[c].clone(),
-            (40, y - 10),
+            (40, y - 9),
             style.clone(),
         ))?;
     }

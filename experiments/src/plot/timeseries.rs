@@ -40,7 +40,7 @@ pub struct TimeSeriesFigure {
     pub title: String,
     /// Y axis description, with its unit.
     pub y_desc: String,
-    /// What the band means, appended to the legend (e.g. "95% CI across 5 runs").
+    /// What the band means, quoted on the x axis (e.g. "95% CI across replications").
     pub band_desc: String,
     /// Fixed y range (e.g. 0..1 for a fraction); `None` fits the data.
     pub y_range: Option<(f64, f64)>,
@@ -83,7 +83,7 @@ fn draw<DB: DrawingBackend>(
     let y_top = fig.y_range.map(|r| r.1);
     chart
         .configure_mesh()
-        .x_desc("simulated time (s)")
+        .x_desc(format!("simulated time (s); bands: {}", fig.band_desc))
         .y_desc(fig.y_desc.as_str())
         .axis_desc_style((FONT, LABEL_PT))
         .label_style((FONT, TICK_PT))
@@ -114,7 +114,7 @@ fn draw<DB: DrawingBackend>(
         let line = color.stroke_width(3);
         chart
             .draw_series(LineSeries::new(ok.iter().map(|p| (p.t, p.mean)), line))?
-            .label(format!("{} (mean, {})", s.label, fig.band_desc))
+            .label(s.label.clone())
             .legend(move |(x, y)| {
                 EmptyElement::at((x, y))
                     + Rectangle::new([(0, -7), (22, 7)], color.mix(0.22).filled())
