@@ -183,7 +183,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let c = Cli::try_parse_from(["peerlab", "plot", "results/q"]).unwrap();
-        assert!(matches!(c.command, Command::Plot { dir } if dir == PathBuf::from("results/q")));
+        assert!(
+            matches!(c.command, Command::Plot { dir } if dir == std::path::Path::new("results/q"))
+        );
         let c = Cli::try_parse_from(["peerlab", "spec", "list"]).unwrap();
         assert!(matches!(
             c.command,

@@ -619,7 +619,7 @@ fn time_series(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
     let t1 = measured()
         .map(|l| l.time_s)
         .fold(f64::NEG_INFINITY, f64::max);
-    if !(t1 > t0) {
+    if t1.partial_cmp(&t0) != Some(std::cmp::Ordering::Greater) {
         return;
     }
     let width = bin_width(t1 - t0);
