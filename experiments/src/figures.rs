@@ -554,10 +554,10 @@ pub fn bin_width(span: f64) -> f64 {
     nice * p
 }
 
-/// Per time bin of group `g`: the bin centre, the mean of `value` over the
-/// lookups `take` keeps, and its 95% CI: across runs when the group has
-/// several (each run's bin mean is one sample), else across the bin's
-/// lookups.
+/// Per time bin of group `g` (`bins` bins of `width` s from `origin`, the
+/// last one open-ended): the bin centre, the mean of the values `take`
+/// gives, and their 95% CI: across runs when the group has several (each
+/// run's bin mean is one sample), else across the bin's lookups.
 pub fn binned(
     rd: &ResultDir,
     g: usize,
@@ -572,9 +572,10 @@ pub fn binned(
     for l in rd.lookups.iter().filter(|l| l.group == g && l.measured) {
         let Some(v) = take(l) else { continue };
         let b = ((l.time_s - origin) / width).floor();
-        if !(b >= 0.0 && (b as usize) <= bins) {
+        if !b.is_finite() || b < 0.0 {
             continue;
         }
+        // Lookups past the last bin are the short tail it absorbed.
         let b = (b as usize).min(bins - 1);
         let r = runs.iter().position(|x| *x == l.run).unwrap_or(0);
         cells[r][b].push(v);
@@ -624,8 +625,15 @@ fn time_series(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
     }
     let width = bin_width(t1 - t0);
     let origin = (t0 / width).floor() * width;
-    // The last lookup closes the last bin rather than opening a new one.
-    let bins = (((t1 - origin) / width).ceil() as usize).max(1);
+    // A tail shorter than half a bin joins the last bin: a sliver of a bin
+    // has few lookups, and at the end of a run only the fast ones finished.
+    let span = (t1 - origin) / width;
+    let bins = (if span.fract() < 0.5 {
+        span.floor()
+    } else {
+        span.ceil()
+    } as usize)
+        .max(1);
     if bins < 2 {
         return;
     }
@@ -769,6 +777,11 @@ fn outcomes(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
                 share(&|l| !l.success && l.latency_ms.is_finite()),
                 share(&|l| !l.latency_ms.is_finite()),
             ],
+            note: Some(format!(
+                "{:.2}% failed (n = {})",
+                share(&|l| !l.success),
+                m.len()
+            )),
         });
     }
     if bars.is_empty() {
@@ -865,6 +878,7 @@ fn traffic_by_kind(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
             Bar {
                 label: ctx.label(g),
                 values,
+                note: None,
             }
         })
         .collect();

@@ -416,9 +416,10 @@ fn time_series_bands_are_across_replications() {
         }
     }
     let names: Vec<String> = plan(&rd).into_iter().map(|f| f.name).collect();
+    // A sweep: one time-series figure per protocol.
     for n in [
-        "lookup_success_timeseries",
-        "lookup_latency_timeseries",
+        "lookup_success_timeseries_kademlia",
+        "lookup_latency_timeseries_chord",
         "lookup_hops_cdf",
     ] {
         assert!(names.contains(&n.to_string()), "{n} missing from {names:?}");

@@ -9,6 +9,7 @@ use super::{
 use crate::error::Error;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
 /// One bar: its label and one value per category (in the figure's
@@ -19,6 +20,9 @@ pub struct Bar {
     pub label: String,
     /// The segment heights.
     pub values: Vec<f64>,
+    /// Text above the bar (e.g. the share of small segments that would
+    /// otherwise be invisible).
+    pub note: Option<String>,
 }
 
 /// What a stacked-bar figure shows.
@@ -60,7 +64,12 @@ fn draw<DB: DrawingBackend>(
         .iter()
         .map(|b| b.values.iter().filter(|v| v.is_finite()).sum::<f64>())
         .fold(0.0, f64::max);
-    let y_max = if total > 0.0 { total * 1.06 } else { 1.0 };
+    let notes = fig.bars.iter().any(|b| b.note.is_some());
+    let y_max = if total > 0.0 {
+        total * if notes { 1.14 } else { 1.06 }
+    } else {
+        1.0
+    };
     let n = fig.bars.len();
     let mut chart = ChartBuilder::on(&plot)
         .margin(18)
@@ -104,6 +113,16 @@ fn draw<DB: DrawingBackend>(
                 WHITE.stroke_width(1),
             )))?;
             base += v;
+        }
+        if let Some(note) = &bar.note {
+            let style = TextStyle::from((FONT, TICK_PT).into_font())
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Bottom));
+            chart.draw_series(std::iter::once(Text::new(
+                note.clone(),
+                (i as f64, base + y_max * 0.015),
+                style,
+            )))?;
         }
     }
     // The legend column: top category first, as the segments stack.
