@@ -520,20 +520,30 @@ fn draw_cdf<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &CdfFigure) -
             quantile(v, 0.95),
             u = fig.unit
         );
-        chart
-            .draw_series(LineSeries::new(
-                clip_points(
-                    if fig.discrete {
-                        step_points(v)
-                    } else {
-                        cdf_points(v)
-                    },
-                    x_max,
-                ),
-                style,
-            ))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
+        let pts = clip_points(
+            if fig.discrete {
+                step_points(v)
+            } else {
+                cdf_points(v)
+            },
+            x_max,
+        );
+        // Past the palette, colours repeat with dashed lines.
+        if i < palette::SERIES.len() {
+            chart
+                .draw_series(LineSeries::new(pts, style))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
+        } else {
+            chart
+                .draw_series(DashedLineSeries::new(pts, 10, 6, style))?
+                .label(label)
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new([(0, 0), (7, 0)], style)
+                        + PathElement::new([(11, 0), (18, 0)], style)
+                });
+        }
     }
     chart
         .configure_series_labels()
