@@ -12,13 +12,16 @@
 //! | `hops` | `lookup_hops` (one group: histogram with the mean and ⌈log2 N⌉) or `lookup_hops_cdf` (one curve per group) | there are lookups |
 //! | `latency_cdf` | `lookup_latency_cdf` (one group: lookups and gets; else one curve per group) | there are lookups |
 //! | `metric_vs_param` | `METRIC_vs_PARAM`, mean ± 95% CI from `summary.csv` | `summary.csv` has a swept parameter with two or more values |
-//! | `timeseries` | `lookup_success_timeseries`, `lookup_latency_timeseries` | measured lookups span two or more time bins |
+//! | `timeseries` | `lookup_success_timeseries`, `lookup_latency_timeseries` (a sweep: one pair per protocol, `..._PROTOCOL`) | measured lookups span two or more time bins |
 //! | `lookup_outcomes` | `lookup_outcomes`, stacked bars per group | there are measured lookups and the oracle judged them |
 //! | `traffic_by_kind` | `traffic_by_kind`, stacked bars per group | `traffic.parquet` has traffic |
 //! | `cost_performance` | `cost_performance`, latency against bytes/node/s with each protocol's convex hull | `summary.csv` has `bytes_per_node_s` and `lookup_latency_ms` |
 //!
 //! A group is a (protocol, grid point) pair. A spec chooses kinds with
 //! `[plots] kinds = [...]`; without it every kind that applies is drawn.
+//!
+//! A sweep command writing a merged result directory calls [`plot_dir`] on
+//! it (after its tables and `summary.csv`), exactly as `peerlab plot` does.
 
 mod bars;
 mod context;
