@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! peerlab run SPEC.toml --out DIR [--seed N]
+//! peerlab plot DIR
 //! peerlab spec show SPEC.toml
 //! peerlab spec list [DIR]
 //! peerlab node run --listen ADDR [--control ADDR] [--bootstrap ADDR]... [--seed N] [--spec SPEC]
@@ -47,6 +48,13 @@ pub enum Command {
         /// Seed, overriding the spec's `run.seed`.
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
         seed: Option<u64>,
+    },
+    /// Redraw every figure and report.html of a result directory from its
+    /// stored tables, without simulating.
+    Plot {
+        /// The result directory (written by `peerlab run`).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Inspect experiment specs.
     Spec {
@@ -97,6 +105,11 @@ pub enum NodeCommand {
 pub fn execute(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Run { spec, out, seed } => crate::run::run_command(&spec, &out, seed).map(|_| ()),
+        Command::Plot { dir } => {
+            let files = crate::figures::plot_dir(&dir)?;
+            println!("{} files written into {}", files.len(), dir.display());
+            Ok(())
+        }
         Command::Spec {
             command: SpecCommand::Show { spec },
         } => {
@@ -178,6 +191,10 @@ mod tests {
             Command::Bench(b) => assert_eq!((b.nodes, b.lookups), (vec![10, 20], 7)),
             other => panic!("{other:?}"),
         }
+        let c = Cli::try_parse_from(["peerlab", "plot", "results/q"]).unwrap();
+        assert!(
+            matches!(c.command, Command::Plot { dir } if dir == std::path::Path::new("results/q"))
+        );
         let c = Cli::try_parse_from(["peerlab", "spec", "list"]).unwrap();
         assert!(matches!(
             c.command,

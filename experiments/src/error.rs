@@ -62,6 +62,14 @@ pub enum Error {
         /// What went wrong.
         source: polars::error::PolarsError,
     },
+    /// A file of a result directory is missing or cannot be read.
+    #[error("cannot read result file {}: {message}", path.display())]
+    ResultRead {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// Drawing a plot failed.
     #[error("plot {name}: {message}")]
     Plot {

@@ -8,7 +8,10 @@
 //!   to the writers;
 //! - [`tables`] turns the records into Parquet tables (polars), [`summary`]
 //!   computes per-metric means and Student-t confidence intervals,
-//!   [`manifest`] records what ran, and [`plot`] draws the figures;
+//!   [`manifest`] records what ran;
+//! - [`figures`] builds every figure from the stored tables (read back by
+//!   [`results`]) and [`plot`] draws them; [`report`] writes `report.html`.
+//!   `peerlab run` and `peerlab plot DIR` share this path;
 //! - every file goes through [`output::write_atomic`], so an interrupted run
 //!   never leaves a truncated table behind;
 //! - [`bench`] measures the simulator at several sizes, one child process per
@@ -22,12 +25,15 @@ pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod error;
+pub mod figures;
 pub mod graph_out;
 pub mod manifest;
 pub mod node_cmd;
 pub mod output;
 pub mod plot;
 pub mod progress;
+pub mod report;
+pub mod results;
 pub mod run;
 mod simapi;
 pub mod spec;

@@ -100,12 +100,17 @@ pub fn trace_hash_hex(h: u64) -> String {
 }
 
 impl Manifest {
-    /// Writes the manifest into `dir`, atomically.
-    pub fn write(&self, dir: &Path) -> Result<(), Error> {
+    /// The text of `manifest.json`: pretty JSON and a final newline.
+    pub fn to_json(&self) -> Result<String, Error> {
         let mut text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::Other(format!("cannot serialize the manifest: {e}")))?;
         text.push('\n');
-        write_bytes_atomic(&dir.join(MANIFEST), text.as_bytes())
+        Ok(text)
+    }
+
+    /// Writes the manifest into `dir`, atomically.
+    pub fn write(&self, dir: &Path) -> Result<(), Error> {
+        write_bytes_atomic(&dir.join(MANIFEST), self.to_json()?.as_bytes())
     }
 
     /// Reads the manifest of a result directory.

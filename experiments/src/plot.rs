@@ -4,12 +4,25 @@
 //! registered with plotters' `ab_glyph` text renderer, so no system font or
 //! fontconfig is needed. Colours come from the Okabe–Ito palette, which stays
 //! distinguishable under the common forms of colour blindness. Every figure
-//! function takes plain data, so a later `peerlab plot DIR` can redraw from
-//! stored tables without re-simulating.
+//! function takes plain data; [`crate::figures`] builds that data from the
+//! stored tables of a result directory, for `peerlab run` and `peerlab plot`
+//! alike.
+//!
+//! The kinds: [`lookup_hops`] (a histogram), [`cdf`], [`errorbars`] (a metric
+//! against a parameter with 95% CIs), [`timeseries`] (mean and CI band per
+//! time bin), [`stacked`] (stacked bars of categories) and [`scatter`] (the
+//! cost-performance scatter with each series' convex hull, see [`hull`]).
+
+pub mod errorbars;
+pub mod hull;
+pub mod scatter;
+pub mod stacked;
+pub mod timeseries;
 
 use crate::error::Error;
 use crate::output::{create_dir, write_atomic_via_path, write_bytes_atomic};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use std::path::Path;
@@ -30,17 +43,29 @@ pub mod palette {
     pub const SKY: RGBColor = RGBColor(0x56, 0xB4, 0xE9);
     /// Reddish purple.
     pub const PURPLE: RGBColor = RGBColor(0xCC, 0x79, 0xA7);
+    /// Yellow.
+    pub const YELLOW: RGBColor = RGBColor(0xF0, 0xE4, 0x42);
+    /// Black.
+    pub const BLACK: RGBColor = RGBColor(0x00, 0x00, 0x00);
+    /// Grey, for an "other" category (not an Okabe–Ito colour).
+    pub const GREY: RGBColor = RGBColor(0x99, 0x99, 0x99);
     /// Series colours in order.
     pub const SERIES: [RGBColor; 6] = [BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE];
+    /// Category colours for stacked bars: all eight Okabe–Ito colours, the
+    /// darker ones first so neighbouring segments contrast.
+    pub const CATEGORIES: [RGBColor; 8] =
+        [BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, YELLOW, BLACK];
 }
 
 /// Figure size in pixels (SVG user units and PNG pixels alike).
 pub const SIZE: (u32, u32) = (900, 560);
-const FONT: &str = "sans-serif";
-const CAPTION_PT: u32 = 24;
-const LABEL_PT: u32 = 20;
-const TICK_PT: u32 = 16;
-const LEGEND_PT: u32 = 17;
+pub(crate) const FONT: &str = "sans-serif";
+pub(crate) const CAPTION_PT: u32 = 24;
+pub(crate) const LABEL_PT: u32 = 20;
+pub(crate) const TICK_PT: u32 = 16;
+pub(crate) const LEGEND_PT: u32 = 17;
+/// Light grid lines.
+pub(crate) const GRID: RGBColor = RGBColor(0xEE, 0xEE, 0xEE);
 
 static FONTS: Once = Once::new();
 
@@ -66,10 +91,11 @@ pub fn log2_ceil(n: u64) -> u32 {
     }
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(crate) type DrawResult<DB> =
+    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// Writes `name.svg` and `name.png` into `dir`, each drawn by `draw`.
-fn save_both(
+pub(crate) fn save_both(
     dir: &Path,
     name: &str,
     draw_svg: impl Fn(DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult<SVGBackend<'_>>,
@@ -106,6 +132,118 @@ fn save_both(
             .map_err(|e| e.to_string())
             .map_err(plot_err(&png_name))
     })
+}
+
+/// Draws the series legend the same way on every figure.
+pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult<DB> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .margin(12)
+        .label_font((FONT, LEGEND_PT))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.5))
+        .draw()
+}
+
+/// The marker shape of series `i`, so series differ in shape as well as
+/// colour (for grey-scale prints).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Marker {
+    Circle,
+    Triangle,
+    Square,
+}
+
+impl Marker {
+    pub(crate) fn of(i: usize) -> Marker {
+        [Marker::Circle, Marker::Triangle, Marker::Square][i % 3]
+    }
+}
+
+/// Draws `points` as markers of shape `marker` and registers the legend
+/// entry `label` (a line with the marker).
+pub(crate) fn draw_markers<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    points: &[(f64, f64)],
+    marker: Marker,
+    color: RGBColor,
+    size: i32,
+    label: Option<String>,
+) -> DrawResult<DB> {
+    let line = color.stroke_width(3);
+    let fill = color.filled();
+    let anno = match marker {
+        Marker::Circle => chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, size, fill)))?
+            .legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new([(0, 0), (22, 0)], line)
+                    + Circle::new((11, 0), size, fill)
+            }),
+        Marker::Triangle => chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|&p| TriangleMarker::new(p, size + 2, fill)),
+            )?
+            .legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new([(0, 0), (22, 0)], line)
+                    + TriangleMarker::new((11, 0), size + 2, fill)
+            }),
+        Marker::Square => chart
+            .draw_series(points.iter().map(|&p| {
+                EmptyElement::at(p) + Rectangle::new([(-size, -size), (size, size)], fill)
+            }))?
+            .legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new([(0, 0), (22, 0)], line)
+                    + Rectangle::new([(11 - size, -size), (11 + size, size)], fill)
+            }),
+    };
+    if let Some(label) = label {
+        anno.label(label);
+    }
+    Ok(())
+}
+
+/// A padded axis range around `[lo, hi]` (a unit range around a single value).
+pub(crate) fn padded(lo: f64, hi: f64, pad: f64) -> (f64, f64) {
+    if !lo.is_finite() || !hi.is_finite() {
+        return (0.0, 1.0);
+    }
+    if hi - lo <= f64::EPSILON * hi.abs().max(1.0) {
+        let d = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
+        return (lo - d, hi + d);
+    }
+    let d = (hi - lo) * pad;
+    (lo - d, hi + d)
+}
+
+/// Tick label text for `x`: no trailing zeros, at most 3 decimals.
+pub(crate) fn tick(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    let a = x.abs();
+    let s = if a >= 100.0 {
+        format!("{x:.0}")
+    } else if a >= 10.0 {
+        format!("{x:.1}")
+    } else if a >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// What the hop-count figure shows.
@@ -243,7 +381,7 @@ pub struct CdfFigure {
 }
 
 /// The `p`-quantile of sorted values (nearest rank).
-fn quantile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -382,20 +520,30 @@ fn draw_cdf<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &CdfFigure) -
             quantile(v, 0.95),
             u = fig.unit
         );
-        chart
-            .draw_series(LineSeries::new(
-                clip_points(
-                    if fig.discrete {
-                        step_points(v)
-                    } else {
-                        cdf_points(v)
-                    },
-                    x_max,
-                ),
-                style,
-            ))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
+        let pts = clip_points(
+            if fig.discrete {
+                step_points(v)
+            } else {
+                cdf_points(v)
+            },
+            x_max,
+        );
+        // Past the palette, colours repeat with dashed lines.
+        if i < palette::SERIES.len() {
+            chart
+                .draw_series(LineSeries::new(pts, style))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
+        } else {
+            chart
+                .draw_series(DashedLineSeries::new(pts, 10, 6, style))?
+                .label(label)
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new([(0, 0), (7, 0)], style)
+                        + PathElement::new([(11, 0), (18, 0)], style)
+                });
+        }
     }
     chart
         .configure_series_labels()

@@ -4,7 +4,8 @@
 //! DIR/lookups.parquet  puts.parquet  traffic.parquet  nodes.parquet
 //! DIR/traffic_by_class.parquet  (graph and repair tables: crate::graph_out)
 //! DIR/summary.csv
-//! DIR/plots/lookup_hops.{svg,png}  plots/lookup_latency_cdf.{svg,png}
+//! DIR/spec.toml        (the resolved spec)
+//! DIR/plots/*.{svg,png}  DIR/report.html   (see crate::figures)
 //! DIR/manifest.json    (written last: its presence marks a complete run)
 //! ```
 //!
@@ -19,11 +20,11 @@
 use crate::error::Error;
 use crate::manifest::{MANIFEST, Manifest, ProtocolManifest, combine_trace_hashes, trace_hash_hex};
 use crate::output::{create_dir, write_bytes_atomic};
-use crate::plot::{self, CdfFigure, CdfSeries, HopsFigure};
+use crate::plot;
 use crate::progress::RunProgress;
 use crate::simapi::{
-    Chord, ChurnError, ChurnModel, ChurnRunError, DhtNode, InvalidConfig, Kademlia, LookupRecord,
-    Progress, RunOutput, run_churn, run_static,
+    Chord, ChurnError, ChurnModel, ChurnRunError, DhtNode, InvalidConfig, Kademlia, Progress,
+    RunOutput, run_churn, run_static,
 };
 use crate::spec::{DhtProtocol, Spec};
 use crate::summary::{self, MetricRow};
@@ -179,34 +180,6 @@ fn population(spec: &Spec, out: &RunOutput) -> u64 {
     }
 }
 
-/// The lookups the figures show: measured ones that finished.
-fn shown(out: &RunOutput) -> impl Iterator<Item = &LookupRecord> {
-    out.lookups
-        .iter()
-        .filter(|r| r.measured && r.latency_ms.is_finite())
-}
-
-/// The parameters quoted in figure titles.
-fn setup(spec: &Spec, protocol: DhtProtocol, nodes: u64) -> String {
-    let mut s = format!("N = {nodes}");
-    match protocol {
-        DhtProtocol::Kademlia => {
-            let k = &spec.dht.kademlia;
-            s += &format!(", k = {}, α = {}", k.k, k.alpha);
-        }
-        DhtProtocol::Chord => {
-            s += &format!(", r = {}", spec.dht.chord.successors);
-        }
-    }
-    if let Some(r) = spec.dht.routing {
-        s += &format!(", {}", r.name());
-    }
-    if let Some(c) = &spec.churn {
-        s += &format!(", {} churn", churn_kind(&c.model));
-    }
-    s
-}
-
 /// Writes every result file of a simulated run into `out_dir` (created if
 /// needed), the manifest last. `sims` has one entry per protocol, in the
 /// spec's order.
@@ -251,98 +224,6 @@ pub fn write_results(
     )?;
     files.push("summary.csv".into());
 
-    let plots = out_dir.join("plots");
-    let names = if sims.len() == 1 {
-        let out = &first.output;
-        let nodes = population(spec, out);
-        let setup = setup(spec, first.protocol, nodes);
-        let title = first.protocol.title();
-        plot::lookup_hops(
-            &plots,
-            &HopsFigure {
-                title: format!("{title} lookup hops ({setup})"),
-                hops: shown(out).map(|r| r.hops).collect(),
-                nodes,
-            },
-        )?;
-        let mut series = vec![CdfSeries {
-            label: "lookups".into(),
-            values: shown(out).map(|r| r.latency_ms).collect(),
-        }];
-        if !out.puts.is_empty() {
-            series.push(CdfSeries {
-                label: "gets".into(),
-                values: out
-                    .puts
-                    .iter()
-                    .filter(|p| p.found)
-                    .map(|p| p.get_latency_ms)
-                    .collect(),
-            });
-        }
-        plot::cdf(
-            &plots,
-            "lookup_latency_cdf",
-            &CdfFigure {
-                title: format!("{title} lookup and get latency ({setup})"),
-                x_desc: "latency (ms)".into(),
-                unit: "ms".into(),
-                series,
-                discrete: false,
-                x_max_quantile: None,
-            },
-        )?;
-        ["lookup_hops", "lookup_latency_cdf"]
-    } else {
-        let nodes = population(spec, &first.output);
-        let mut scenario = format!("N = {nodes}");
-        if let Some(r) = spec.dht.routing {
-            scenario += &format!(", {}", r.name());
-        }
-        match &spec.churn {
-            Some(c) => scenario += &format!(", {} churn, measured lookups", churn_kind(&c.model)),
-            None => scenario += ", static",
-        }
-        let series = |f: &dyn Fn(&LookupRecord) -> f64| -> Vec<CdfSeries> {
-            sims.iter()
-                .map(|s| CdfSeries {
-                    label: s.protocol.name().into(),
-                    values: shown(&s.output).map(f).collect(),
-                })
-                .collect()
-        };
-        plot::cdf(
-            &plots,
-            "lookup_hops_cdf",
-            &CdfFigure {
-                title: format!("Lookup hops ({scenario})"),
-                x_desc: "hops per lookup".into(),
-                unit: "hops".into(),
-                series: series(&|r| r.hops as f64),
-                discrete: true,
-                x_max_quantile: None,
-            },
-        )?;
-        plot::cdf(
-            &plots,
-            "lookup_latency_cdf",
-            &CdfFigure {
-                title: format!("Lookup latency ({scenario})"),
-                x_desc: "lookup latency (ms)".into(),
-                unit: "ms".into(),
-                series: series(&|r| r.latency_ms),
-                discrete: false,
-                x_max_quantile: Some(0.99),
-            },
-        )?;
-        ["lookup_hops_cdf", "lookup_latency_cdf"]
-    };
-    for name in names {
-        for ext in ["svg", "png"] {
-            files.push(format!("plots/{name}.{ext}"));
-        }
-    }
-
     let protocols: Vec<ProtocolManifest> = sims
         .iter()
         .map(|s| {
@@ -368,7 +249,7 @@ pub fn write_results(
     };
     let events: u64 = protocols.iter().map(|p| p.events).sum();
     let wall_time_s: f64 = protocols.iter().map(|p| p.wall_time_s).sum();
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         peerlab_version: env!("CARGO_PKG_VERSION").to_string(),
         spec_file: spec_file.display().to_string(),
         spec: spec.clone(),
@@ -385,6 +266,7 @@ pub fn write_results(
         files,
         protocols,
     };
+    crate::figures::render_run(out_dir, &mut manifest)?;
     manifest.write(out_dir)?;
     Ok(RunReport {
         manifest,

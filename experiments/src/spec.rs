@@ -24,6 +24,8 @@
 //! [workload]                # static scenario: the simulator's StaticWorkload
 //! [sim]                     # the simulator's SimOptions
 //! [graph]                   # overlay-graph snapshots (crate::graph_out)
+//! [plots]                   # which figures to draw (default: all that apply)
+//! kinds = ["hops", "latency_cdf", "timeseries"]
 //! ```
 //!
 //! A `[churn]` table (a [`peerlab_churn::ChurnSpec`]) selects the churn
@@ -40,6 +42,7 @@
 //! message does not say it.
 
 use crate::error::Error;
+use crate::figures::PlotKind;
 use crate::simapi::{
     ChordConfig, ChurnError, ChurnModel, ChurnSpec, InvalidConfig, InvalidParam, NetworkConfig,
     RoutingMode, SimOptions, StaticWorkload, WorkloadSpec,
@@ -78,6 +81,24 @@ pub struct Spec {
     /// `[graph]`: overlay-graph snapshots and their export.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph: Option<crate::graph_out::GraphSection>,
+    /// Which figures to draw.
+    #[serde(skip_serializing_if = "PlotsSection::is_default")]
+    pub plots: PlotsSection,
+}
+
+/// `[plots]`: which figures a run draws (see [`crate::figures`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlotsSection {
+    /// The plot kinds to draw; absent, every kind that applies to the data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<PlotKind>>,
+}
+
+impl PlotsSection {
+    fn is_default(&self) -> bool {
+        self.kinds.is_none()
+    }
 }
 
 /// `[run]`: what the run is called and its base seed.

@@ -1,0 +1,582 @@
+//! Reading a result directory back: the tables, `summary.csv`, the spec and
+//! the manifest, for `peerlab plot` and the report.
+//!
+//! Two layouts are read:
+//!
+//! - a single run (`peerlab run`): every table has a `protocol` column and
+//!   `summary.csv` is `metric,unit,mean,std,n,ci95_half_width,protocol`;
+//! - a sweep: the event tables also have `run_id`, `point` and
+//!   `replication` columns, and `summary.csv` has a `point` column and one
+//!   column per swept parameter path (any column not in the single-run
+//!   header and not `point`, `run_id` or `replication`).
+//!
+//! A missing column of the sweep layout means a single run and point. Rows
+//! are grouped by (protocol, point), in the order the groups first appear;
+//! within a group, rows are told apart by run (`run_id`, else
+//! `replication`), which are the replications.
+//!
+//! `lookups.parquet` and `summary.csv` are required; `puts`, `traffic` and
+//! `nodes` are read when present. Any missing or unreadable required file,
+//! corrupt table or missing column is an error naming the file.
+
+use crate::error::Error;
+use crate::manifest::MANIFEST;
+use crate::spec::Spec;
+use polars::prelude::{DataFrame, DataType, ParquetReader, SerReader};
+use std::path::{Path, PathBuf};
+
+/// The resolved spec a run writes next to its results.
+pub const SPEC_FILE: &str = "spec.toml";
+/// The summary file.
+pub const SUMMARY: &str = "summary.csv";
+
+/// A (protocol, grid point) pair: the unit figures compare.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Group {
+    /// The protocol (`kademlia`, `chord`).
+    pub protocol: String,
+    /// The grid point, as written in the tables (`None`: not a sweep).
+    pub point: Option<String>,
+}
+
+/// One lookup, as figures need it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lookup {
+    /// Index into [`ResultDir::groups`].
+    pub group: usize,
+    /// The run within the group (a replication).
+    pub run: String,
+    /// Issue time, simulated seconds.
+    pub time_s: f64,
+    /// Whether the oracle judged it a success.
+    pub success: bool,
+    /// Hops taken.
+    pub hops: f64,
+    /// Latency in ms (NaN: never finished).
+    pub latency_ms: f64,
+    /// Issued in the measurement phase.
+    pub measured: bool,
+}
+
+/// One put and its read-back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Put {
+    /// Index into [`ResultDir::groups`].
+    pub group: usize,
+    /// Whether the read-back found the value.
+    pub found: bool,
+    /// Latency of the read-back in ms.
+    pub get_latency_ms: f64,
+}
+
+/// One row of `traffic.parquet`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Traffic {
+    /// Index into [`ResultDir::groups`].
+    pub group: usize,
+    /// The run within the group.
+    pub run: String,
+    /// Message kind.
+    pub kind: String,
+    /// Bytes of this kind over the whole run.
+    pub bytes: f64,
+    /// Bytes per online node per second in the measurement phase (churn
+    /// runs; NaN otherwise).
+    pub bytes_per_node_s: f64,
+}
+
+/// One row of `summary.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRow {
+    /// Metric name.
+    pub metric: String,
+    /// Its unit.
+    pub unit: String,
+    /// Mean (NaN when empty).
+    pub mean: f64,
+    /// Standard deviation (NaN when empty).
+    pub std: f64,
+    /// Sample size.
+    pub n: u64,
+    /// Half-width of the 95% CI (NaN when empty).
+    pub ci95: f64,
+    /// Protocol.
+    pub protocol: String,
+    /// Grid point (`None`: not a sweep).
+    pub point: Option<String>,
+    /// Values of the swept parameters, in [`Summary::params`] order.
+    pub params: Vec<String>,
+}
+
+/// `summary.csv`, parsed.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Summary {
+    /// The header, as written.
+    pub header: Vec<String>,
+    /// Swept parameter paths (empty for a single run).
+    pub params: Vec<String>,
+    /// The rows.
+    pub rows: Vec<SummaryRow>,
+}
+
+/// Everything figures and the report read from a result directory.
+#[derive(Clone, Debug)]
+pub struct ResultDir {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The (protocol, point) groups, in order of first appearance in
+    /// `lookups.parquet`, then `summary.csv`.
+    pub groups: Vec<Group>,
+    /// Every lookup.
+    pub lookups: Vec<Lookup>,
+    /// Every put (empty without `puts.parquet`).
+    pub puts: Vec<Put>,
+    /// Traffic by kind (empty without `traffic.parquet`).
+    pub traffic: Vec<Traffic>,
+    /// Rows of `nodes.parquet` per group and run: `(group, run, count)`.
+    pub node_counts: Vec<(usize, String, usize)>,
+    /// `summary.csv`.
+    pub summary: Summary,
+    /// The text of `summary.csv`.
+    pub summary_text: String,
+    /// The resolved spec, from `spec.toml` or else the manifest.
+    pub spec: Option<Spec>,
+    /// The text of `spec.toml`, when present.
+    pub spec_text: Option<String>,
+    /// The text of `manifest.json`, when present.
+    pub manifest_text: Option<String>,
+}
+
+fn read_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::ResultRead {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+fn read_parquet(path: &Path) -> Result<DataFrame, Error> {
+    let f = std::fs::File::open(path).map_err(|e| read_error(path, e.to_string()))?;
+    ParquetReader::new(f)
+        .finish()
+        .map_err(|e| read_error(path, format!("not a valid Parquet table: {e}")))
+}
+
+/// A column cast to `dtype`; missing or uncastable columns name the file.
+fn column(
+    df: &DataFrame,
+    name: &str,
+    dtype: &DataType,
+    path: &Path,
+) -> Result<polars::prelude::Column, Error> {
+    df.column(name)
+        .map_err(|_| read_error(path, format!("no column `{name}`")))?
+        .cast(dtype)
+        .map_err(|e| read_error(path, format!("column `{name}`: {e}")))
+}
+
+fn f64s(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<f64>, Error> {
+    let c = column(df, name, &DataType::Float64, path)?;
+    let ca = c
+        .f64()
+        .map_err(|e| read_error(path, format!("column `{name}`: {e}")))?;
+    Ok(ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+fn bools(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<bool>, Error> {
+    let c = column(df, name, &DataType::Boolean, path)?;
+    let ca = c
+        .bool()
+        .map_err(|e| read_error(path, format!("column `{name}`: {e}")))?;
+    Ok(ca.iter().map(|v| v.unwrap_or(false)).collect())
+}
+
+fn strings(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<String>, Error> {
+    let c = column(df, name, &DataType::String, path)?;
+    let ca = c
+        .str()
+        .map_err(|e| read_error(path, format!("column `{name}`: {e}")))?;
+    Ok(ca
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
+}
+
+/// A sweep-layout column, or `None` when the table has none.
+fn optional_strings(df: &DataFrame, name: &str, path: &Path) -> Result<Option<Vec<String>>, Error> {
+    if df.column(name).is_err() {
+        return Ok(None);
+    }
+    strings(df, name, path).map(Some)
+}
+
+/// The group and run of every row of a table.
+struct Keys {
+    protocol: Vec<String>,
+    point: Option<Vec<String>>,
+    run: Option<Vec<String>>,
+}
+
+impl Keys {
+    fn of(df: &DataFrame, path: &Path) -> Result<Keys, Error> {
+        let protocol = match optional_strings(df, "protocol", path)? {
+            Some(p) => p,
+            None => vec!["kademlia".to_string(); df.height()],
+        };
+        let run = match optional_strings(df, "run_id", path)? {
+            Some(r) => Some(r),
+            None => optional_strings(df, "replication", path)?,
+        };
+        Ok(Keys {
+            protocol,
+            point: optional_strings(df, "point", path)?,
+            run,
+        })
+    }
+
+    fn group(&self, i: usize) -> Group {
+        Group {
+            protocol: self.protocol[i].clone(),
+            point: self.point.as_ref().map(|p| p[i].clone()),
+        }
+    }
+
+    fn run(&self, i: usize) -> String {
+        self.run.as_ref().map(|r| r[i].clone()).unwrap_or_default()
+    }
+}
+
+/// Index of `g` in `groups`, appending it when new.
+fn group_index(groups: &mut Vec<Group>, g: Group) -> usize {
+    match groups.iter().position(|x| *x == g) {
+        Some(i) => i,
+        None => {
+            groups.push(g);
+            groups.len() - 1
+        }
+    }
+}
+
+/// Splits one CSV line (RFC 4180 quoting).
+pub fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+const SUMMARY_COLUMNS: [&str; 7] = [
+    "metric",
+    "unit",
+    "mean",
+    "std",
+    "n",
+    "ci95_half_width",
+    "protocol",
+];
+
+/// Parses `summary.csv` text; `path` names the file in errors.
+pub fn parse_summary(text: &str, path: &Path) -> Result<Summary, Error> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<String> =
+        csv_fields(lines.next().ok_or_else(|| read_error(path, "empty file"))?);
+    let idx = |name: &str| header.iter().position(|h| h == name);
+    let mut at = Vec::new();
+    for name in &SUMMARY_COLUMNS[..6] {
+        at.push(idx(name).ok_or_else(|| {
+            read_error(
+                path,
+                format!("no column `{name}` in the header `{}`", header.join(",")),
+            )
+        })?);
+    }
+    let protocol_at = idx("protocol");
+    let point_at = idx("point");
+    let params: Vec<String> = header
+        .iter()
+        .filter(|h| {
+            !SUMMARY_COLUMNS.contains(&h.as_str())
+                && !["point", "run_id", "replication"].contains(&h.as_str())
+        })
+        .cloned()
+        .collect();
+    let param_at: Vec<usize> = params.iter().filter_map(|p| idx(p)).collect();
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let f = csv_fields(line);
+        if f.len() != header.len() {
+            return Err(read_error(
+                path,
+                format!(
+                    "line {}: {} fields, the header has {}",
+                    i + 2,
+                    f.len(),
+                    header.len()
+                ),
+            ));
+        }
+        let num = |j: usize, what: &str| -> Result<f64, Error> {
+            let s = f[at[j]].trim();
+            if s.is_empty() || s == "NaN" {
+                return Ok(f64::NAN);
+            }
+            s.parse::<f64>().map_err(|_| {
+                read_error(
+                    path,
+                    format!("line {}: {what} `{s}` is not a number", i + 2),
+                )
+            })
+        };
+        let n = num(4, "n")?;
+        rows.push(SummaryRow {
+            metric: f[at[0]].clone(),
+            unit: f[at[1]].clone(),
+            mean: num(2, "mean")?,
+            std: num(3, "std")?,
+            n: if n.is_finite() { n as u64 } else { 0 },
+            ci95: num(5, "ci95_half_width")?,
+            protocol: protocol_at.map_or_else(|| "kademlia".to_string(), |j| f[j].clone()),
+            point: point_at.map(|j| f[j].clone()),
+            params: param_at.iter().map(|&j| f[j].clone()).collect(),
+        });
+    }
+    Ok(Summary {
+        header,
+        params,
+        rows,
+    })
+}
+
+impl ResultDir {
+    /// Reads the result directory `dir`.
+    pub fn load(dir: &Path) -> Result<ResultDir, Error> {
+        Self::load_with(dir, None)
+    }
+
+    /// Reads `dir`, taking the manifest text from `manifest_text` when given
+    /// (a run renders its report before it writes the manifest).
+    pub fn load_with(dir: &Path, manifest_text: Option<String>) -> Result<ResultDir, Error> {
+        if !dir.is_dir() {
+            return Err(read_error(
+                dir,
+                "not a directory (expected a result directory written by `peerlab run`)",
+            ));
+        }
+        let summary_path = dir.join(SUMMARY);
+        let summary_text = std::fs::read_to_string(&summary_path)
+            .map_err(|e| read_error(&summary_path, e.to_string()))?;
+        let summary = parse_summary(&summary_text, &summary_path)?;
+
+        let mut groups = Vec::new();
+        let path = dir.join("lookups.parquet");
+        let df = read_parquet(&path)?;
+        let keys = Keys::of(&df, &path)?;
+        let (time_s, success, hops, latency_ms, measured) = (
+            f64s(&df, "time_s", &path)?,
+            bools(&df, "success", &path)?,
+            f64s(&df, "hops", &path)?,
+            f64s(&df, "latency_ms", &path)?,
+            if df.column("measured").is_ok() {
+                bools(&df, "measured", &path)?
+            } else {
+                vec![true; df.height()]
+            },
+        );
+        let mut lookups = Vec::with_capacity(df.height());
+        for i in 0..df.height() {
+            lookups.push(Lookup {
+                group: group_index(&mut groups, keys.group(i)),
+                run: keys.run(i),
+                time_s: time_s[i],
+                success: success[i],
+                hops: hops[i],
+                latency_ms: latency_ms[i],
+                measured: measured[i],
+            });
+        }
+        for r in &summary.rows {
+            group_index(
+                &mut groups,
+                Group {
+                    protocol: r.protocol.clone(),
+                    point: r.point.clone(),
+                },
+            );
+        }
+
+        let mut puts = Vec::new();
+        let path = dir.join("puts.parquet");
+        if path.exists() {
+            let df = read_parquet(&path)?;
+            let keys = Keys::of(&df, &path)?;
+            let found = bools(&df, "found", &path)?;
+            let lat = f64s(&df, "get_latency_ms", &path)?;
+            for i in 0..df.height() {
+                puts.push(Put {
+                    group: group_index(&mut groups, keys.group(i)),
+                    found: found[i],
+                    get_latency_ms: lat[i],
+                });
+            }
+        }
+
+        let mut traffic = Vec::new();
+        let path = dir.join("traffic.parquet");
+        if path.exists() {
+            let df = read_parquet(&path)?;
+            let keys = Keys::of(&df, &path)?;
+            let kind = strings(&df, "kind", &path)?;
+            let bytes = f64s(&df, "bytes", &path)?;
+            let rate = if df.column("bytes_per_node_s").is_ok() {
+                f64s(&df, "bytes_per_node_s", &path)?
+            } else {
+                vec![f64::NAN; df.height()]
+            };
+            for i in 0..df.height() {
+                traffic.push(Traffic {
+                    group: group_index(&mut groups, keys.group(i)),
+                    run: keys.run(i),
+                    kind: kind[i].clone(),
+                    bytes: bytes[i],
+                    bytes_per_node_s: rate[i],
+                });
+            }
+        }
+
+        let mut node_counts: Vec<(usize, String, usize)> = Vec::new();
+        let path = dir.join("nodes.parquet");
+        if path.exists() {
+            let df = read_parquet(&path)?;
+            let keys = Keys::of(&df, &path)?;
+            for i in 0..df.height() {
+                let g = group_index(&mut groups, keys.group(i));
+                let run = keys.run(i);
+                match node_counts
+                    .iter_mut()
+                    .find(|(x, r, _)| *x == g && *r == run)
+                {
+                    Some(e) => e.2 += 1,
+                    None => node_counts.push((g, run, 1)),
+                }
+            }
+        }
+
+        let spec_path = dir.join(SPEC_FILE);
+        let spec_text = match std::fs::read_to_string(&spec_path) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(read_error(&spec_path, e.to_string())),
+        };
+        let manifest_text = match manifest_text {
+            Some(t) => Some(t),
+            None => std::fs::read_to_string(dir.join(MANIFEST)).ok(),
+        };
+        let spec = match &spec_text {
+            Some(t) => Some(
+                toml::from_str::<Spec>(t)
+                    .map_err(|e| read_error(&spec_path, format!("not a valid spec: {e}")))?,
+            ),
+            None => manifest_text
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                .and_then(|v| v.get("spec").cloned())
+                .and_then(|s| serde_json::from_value::<Spec>(s).ok()),
+        };
+        Ok(ResultDir {
+            dir: dir.to_path_buf(),
+            groups,
+            lookups,
+            puts,
+            traffic,
+            node_counts,
+            summary,
+            summary_text,
+            spec,
+            spec_text,
+            manifest_text,
+        })
+    }
+
+    /// Distinct runs of group `g` in `lookups.parquet`, in order of
+    /// appearance.
+    pub fn runs_of(&self, g: usize) -> Vec<String> {
+        let mut runs: Vec<String> = Vec::new();
+        for l in self.lookups.iter().filter(|l| l.group == g) {
+            if runs.last() != Some(&l.run) && !runs.contains(&l.run) {
+                runs.push(l.run.clone());
+            }
+        }
+        runs
+    }
+
+    /// The swept parameter values of grid point `point`, as `(path, value)`,
+    /// from `summary.csv`.
+    pub fn point_params(&self, point: &str) -> Vec<(String, String)> {
+        self.summary
+            .rows
+            .iter()
+            .find(|r| r.point.as_deref() == Some(point))
+            .map(|r| {
+                self.summary
+                    .params
+                    .iter()
+                    .cloned()
+                    .zip(r.params.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_of_both_layouts() {
+        let p = Path::new("summary.csv");
+        let single = "metric,unit,mean,std,n,ci95_half_width,protocol\n\
+                      lookup_hops,hops,2.5,1,10,0.7,kademlia\n\
+                      bytes_per_node_s,bytes/node/s,2,,1,,chord\n";
+        let s = parse_summary(single, p).unwrap();
+        assert!(s.params.is_empty());
+        assert_eq!(s.rows.len(), 2);
+        assert_eq!(
+            (s.rows[0].mean, s.rows[0].n, s.rows[0].ci95),
+            (2.5, 10, 0.7)
+        );
+        assert!(s.rows[1].std.is_nan() && s.rows[1].point.is_none());
+        let sweep = "metric,unit,mean,std,n,ci95_half_width,protocol,point,dht.kademlia.k,\"a,b\"\n\
+                     lookup_hops,hops,2.5,1,3,0.7,kademlia,4,8,\"x,\"\"y\"\"\"\n";
+        let s = parse_summary(sweep, p).unwrap();
+        assert_eq!(s.params, ["dht.kademlia.k", "a,b"]);
+        assert_eq!(s.rows[0].params, ["8", "x,\"y\""]);
+        assert_eq!(s.rows[0].point.as_deref(), Some("4"));
+    }
+
+    #[test]
+    fn bad_summary_names_file_and_line() {
+        let p = Path::new("d/summary.csv");
+        let e = parse_summary("metric,unit\n", p).unwrap_err().to_string();
+        assert!(e.contains("d/summary.csv") && e.contains("`mean`"), "{e}");
+        let e = parse_summary(
+            "metric,unit,mean,std,n,ci95_half_width,protocol\nx,y,zz,1,2,3,k\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 2") && e.contains("zz"), "{e}");
+    }
+}
