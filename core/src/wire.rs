@@ -179,6 +179,63 @@ pub enum Body {
         /// The result, most responsible first; empty if routing failed.
         contacts: Vec<Contact>,
     },
+    /// NAT traversal: a STUN-like binding request. The receiver answers with
+    /// [`Body::BindingAnswer`] carrying the address it saw the request come
+    /// from, sent from the endpoint `change` asks for. Clients also use it as
+    /// their keepalive, which registers them with the receiver as rendezvous.
+    Binding {
+        /// Where the answer should come from.
+        change: Change,
+    },
+    /// NAT traversal: the answer to [`Body::Binding`] (same txid).
+    BindingAnswer {
+        /// The request's source address as the answering side saw it.
+        mapped: Addr,
+    },
+    /// NAT traversal: a server asks its partner (at another IP address) to
+    /// answer a [`Change::Address`] binding request in its place.
+    BindingRelay {
+        /// Where the answer goes: the requester's mapped address.
+        reply_to: Addr,
+    },
+    /// NAT traversal: ask a rendezvous to introduce the sender to `target`,
+    /// a node registered with it, for hole punching.
+    Connect {
+        /// The node to reach.
+        target: NodeId,
+    },
+    /// NAT traversal: a rendezvous tells each side of a [`Body::Connect`]
+    /// where the other is (same txid on both sides).
+    PunchInvite {
+        /// The other side and its address as the rendezvous sees it.
+        peer: Contact,
+    },
+    /// NAT traversal: a hole-punching or direct-connectivity probe.
+    Probe,
+    /// NAT traversal: the answer to [`Body::Probe`] (same txid).
+    ProbeAck,
+}
+
+/// Which endpoint should answer a [`Body::Binding`] request (after the
+/// CHANGE-REQUEST attribute of RFC 5780).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Change {
+    /// The address and port the request was sent to.
+    None,
+    /// The server's partner, at another IP address.
+    Address,
+    /// The same IP address, from the server's alternate port.
+    Port,
+}
+
+impl Change {
+    fn code(self) -> u8 {
+        match self {
+            Change::None => 0,
+            Change::Address => 1,
+            Change::Port => 2,
+        }
+    }
 }
 
 /// The message type, for accounting and dispatch.
@@ -221,11 +278,25 @@ pub enum MsgKind {
     RouteResult = 24,
     /// [`Body::SuccessorHint`]
     SuccessorHint = 25,
+    /// [`Body::Binding`]
+    Binding = 26,
+    /// [`Body::BindingAnswer`]
+    BindingAnswer = 27,
+    /// [`Body::BindingRelay`]
+    BindingRelay = 28,
+    /// [`Body::Connect`]
+    Connect = 29,
+    /// [`Body::PunchInvite`]
+    PunchInvite = 30,
+    /// [`Body::Probe`]
+    Probe = 31,
+    /// [`Body::ProbeAck`]
+    ProbeAck = 32,
 }
 
 impl MsgKind {
     /// Every kind, in type-code order (equal to [`MsgKind::index`] order).
-    pub const ALL: [MsgKind; 18] = [
+    pub const ALL: [MsgKind; 25] = [
         MsgKind::Ping,
         MsgKind::Pong,
         MsgKind::FindNode,
@@ -244,6 +315,13 @@ impl MsgKind {
         MsgKind::RouteAck,
         MsgKind::RouteResult,
         MsgKind::SuccessorHint,
+        MsgKind::Binding,
+        MsgKind::BindingAnswer,
+        MsgKind::BindingRelay,
+        MsgKind::Connect,
+        MsgKind::PunchInvite,
+        MsgKind::Probe,
+        MsgKind::ProbeAck,
     ];
     /// Number of kinds (for per-kind counter arrays).
     pub const COUNT: usize = Self::ALL.len();
@@ -269,6 +347,11 @@ impl MsgKind {
                 | Leaving
                 | SuccessorHint
                 | Route
+                | Binding
+                | BindingRelay
+                | Connect
+                | PunchInvite
+                | Probe
         )
     }
     /// The snake_case name used in result tables.
@@ -292,6 +375,13 @@ impl MsgKind {
             MsgKind::RouteAck => "route_ack",
             MsgKind::RouteResult => "route_result",
             MsgKind::SuccessorHint => "successor_hint",
+            MsgKind::Binding => "binding",
+            MsgKind::BindingAnswer => "binding_answer",
+            MsgKind::BindingRelay => "binding_relay",
+            MsgKind::Connect => "connect",
+            MsgKind::PunchInvite => "punch_invite",
+            MsgKind::Probe => "probe",
+            MsgKind::ProbeAck => "probe_ack",
         }
     }
     fn from_code(code: u8) -> Option<Self> {
@@ -321,6 +411,13 @@ impl Body {
             Body::RouteAck => MsgKind::RouteAck,
             Body::RouteResult { .. } => MsgKind::RouteResult,
             Body::SuccessorHint { .. } => MsgKind::SuccessorHint,
+            Body::Binding { .. } => MsgKind::Binding,
+            Body::BindingAnswer { .. } => MsgKind::BindingAnswer,
+            Body::BindingRelay { .. } => MsgKind::BindingRelay,
+            Body::Connect { .. } => MsgKind::Connect,
+            Body::PunchInvite { .. } => MsgKind::PunchInvite,
+            Body::Probe => MsgKind::Probe,
+            Body::ProbeAck => MsgKind::ProbeAck,
         }
     }
 
@@ -355,6 +452,11 @@ impl Body {
             }
             Body::RouteResult { contacts, .. } => 1 + 2 + 1 + contacts_len(contacts),
             Body::SuccessorHint { .. } => Contact::WIRE_LEN,
+            Body::Binding { .. } => 1,
+            Body::BindingAnswer { .. } | Body::BindingRelay { .. } => Addr::WIRE_LEN,
+            Body::Connect { .. } => ID_BYTES,
+            Body::PunchInvite { .. } => Contact::WIRE_LEN,
+            Body::Probe | Body::ProbeAck => 0,
         }
     }
 }
@@ -407,6 +509,16 @@ pub enum DecodeError {
     /// A boolean field holds something other than 0 or 1.
     #[error("field `{field}` at offset {offset} must be 0 or 1, found {value}")]
     BadBool {
+        /// The field.
+        field: &'static str,
+        /// Where it starts.
+        offset: usize,
+        /// The byte read.
+        value: u8,
+    },
+    /// An enumerated field holds a value outside its range.
+    #[error("field `{field}` at offset {offset} has no meaning for value {value}")]
+    BadEnum {
         /// The field.
         field: &'static str,
         /// Where it starts.
@@ -519,6 +631,12 @@ impl Message {
                 put_contacts(out, contacts);
             }
             Body::SuccessorHint { successor } => put_contact(out, successor),
+            Body::Binding { change } => out.push(change.code()),
+            Body::BindingAnswer { mapped } => put_addr(out, mapped),
+            Body::BindingRelay { reply_to } => put_addr(out, reply_to),
+            Body::Connect { target } => out.extend_from_slice(&target.0),
+            Body::PunchInvite { peer } => put_contact(out, peer),
+            Body::Probe | Body::ProbeAck => {}
         }
     }
 
@@ -618,6 +736,34 @@ impl Message {
             MsgKind::SuccessorHint => Body::SuccessorHint {
                 successor: r.contact("successor")?,
             },
+            MsgKind::Binding => Body::Binding {
+                change: match r.u8("change")? {
+                    0 => Change::None,
+                    1 => Change::Address,
+                    2 => Change::Port,
+                    value => {
+                        return Err(DecodeError::BadEnum {
+                            field: "change",
+                            value,
+                            offset: r.pos - 1,
+                        });
+                    }
+                },
+            },
+            MsgKind::BindingAnswer => Body::BindingAnswer {
+                mapped: r.addr("mapped")?,
+            },
+            MsgKind::BindingRelay => Body::BindingRelay {
+                reply_to: r.addr("reply_to")?,
+            },
+            MsgKind::Connect => Body::Connect {
+                target: NodeId(r.array("target")?),
+            },
+            MsgKind::PunchInvite => Body::PunchInvite {
+                peer: r.contact("peer")?,
+            },
+            MsgKind::Probe => Body::Probe,
+            MsgKind::ProbeAck => Body::ProbeAck,
         };
         let rest = buf.len() - r.pos;
         if rest != 0 {
@@ -805,6 +951,15 @@ mod tests {
                 contacts: vec![],
             },
             Body::SuccessorHint { successor: c },
+            Body::Binding {
+                change: Change::Port,
+            },
+            Body::BindingAnswer { mapped: c.addr },
+            Body::BindingRelay { reply_to: c.addr },
+            Body::Connect { target: id },
+            Body::PunchInvite { peer: c },
+            Body::Probe,
+            Body::ProbeAck,
         ]
         .into_iter()
         .enumerate()
@@ -853,8 +1008,39 @@ mod tests {
                 "notify",
                 "leaving",
                 "route",
-                "successor_hint"
+                "successor_hint",
+                "binding",
+                "binding_relay",
+                "connect",
+                "punch_invite",
+                "probe"
             ]
+        );
+    }
+
+    #[test]
+    fn every_change_request_round_trips_and_unknown_ones_are_rejected() {
+        for change in [Change::None, Change::Address, Change::Port] {
+            let m = Message::new(9, NodeId::ZERO, Body::Binding { change });
+            assert_eq!(Message::decode(&m.to_bytes()), Ok(m));
+        }
+        let mut b = Message::new(
+            9,
+            NodeId::ZERO,
+            Body::Binding {
+                change: Change::Port,
+            },
+        )
+        .to_bytes();
+        let last = b.len() - 1;
+        b[last] = 3;
+        assert_eq!(
+            Message::decode(&b),
+            Err(DecodeError::BadEnum {
+                field: "change",
+                offset: last,
+                value: 3
+            })
         );
     }
 

@@ -6,7 +6,7 @@
 //! messages. Run in release (`cargo test --release`), this takes seconds.
 
 use peerlab_core::wire::{
-    Body, Contact, HEADER_LEN, MAX_CONTACTS, MAX_PATH, MAX_VALUE_LEN, MAX_VALUES, Message,
+    Body, Change, Contact, HEADER_LEN, MAX_CONTACTS, MAX_PATH, MAX_VALUE_LEN, MAX_VALUES, Message,
 };
 use peerlab_core::{Addr, NodeId};
 use proptest::prelude::*;
@@ -108,6 +108,26 @@ fn body() -> impl Strategy<Value = Body> {
         // Weighted so the ten routing bodies are drawn about as often as the
         // eight Kademlia ones together.
         8 => routing_body(),
+        // The seven NAT-traversal bodies.
+        6 => nat_body(),
+    ]
+}
+
+/// The bodies added for NAT traversal.
+fn nat_body() -> impl Strategy<Value = Body> {
+    prop_oneof![
+        prop_oneof![
+            Just(Change::None),
+            Just(Change::Address),
+            Just(Change::Port)
+        ]
+        .prop_map(|change| Body::Binding { change }),
+        addr().prop_map(|mapped| Body::BindingAnswer { mapped }),
+        addr().prop_map(|reply_to| Body::BindingRelay { reply_to }),
+        id().prop_map(|target| Body::Connect { target }),
+        contact().prop_map(|peer| Body::PunchInvite { peer }),
+        Just(Body::Probe),
+        Just(Body::ProbeAck),
     ]
 }
 
