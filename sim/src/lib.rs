@@ -14,6 +14,7 @@ pub mod config;
 pub mod dht;
 pub mod engine;
 pub mod graph;
+pub mod hierarchy;
 pub mod nat;
 pub mod network;
 pub mod oracle;
@@ -25,6 +26,7 @@ pub mod timers;
 pub use config::{InvalidConfig, LatencyModel, NetworkConfig, SimOptions, StaticWorkload};
 pub use dht::{DhtNode, Metric};
 pub use graph::{GraphOptions, GraphSnapshot, OverlayEdge, OverlayGraph, OverlayNode};
+pub use hierarchy::{NatOverlay, Roles};
 pub use records::{
     LookupRecord, MeasurementWindow, NodeTraffic, PutRecord, RepairReport, RepairSample, RunOutput,
     TrafficByKind,

@@ -17,17 +17,19 @@
 //!   whose outcome the tests compare with the core oracle
 //!   [`peerlab_core::nat::connectivity`].
 //!
-//! This is not yet wired into the engine: DHT traffic still flows over the
-//! plain network model.
+//! * [`layer`]: the engine's optional NAT layer, one middlebox per NATed
+//!   node, through which DHT traffic flows when a run asks for NATs.
 
 pub mod agents;
 pub mod classify;
+pub mod layer;
 pub mod middlebox;
 pub mod net;
 pub mod punch;
 
 pub use agents::{AgentError, AgentNet};
 pub use classify::{Classification, StunServers, classify, place_servers};
+pub use layer::{NatDrop, NatDrops, NatLayer, NatSetup, is_full, public_ip};
 pub use middlebox::{Middlebox, Policy};
 pub use net::{BoxId, Delivery, HostId, NatNet, NetError, Realm};
 pub use punch::{Peer, PunchConfig, PunchReport, connect, matrix_table, pair_net, simulate_pair};
