@@ -102,6 +102,8 @@ impl<D: DhtNode + Tiered> DhtNode for Hierarchy<D> {
         Ok(())
     }
 
+    /// The node at `addr` (a node's own or public address names its index;
+    /// anything else builds node 0). Scenarios use [`DhtNode::build_node`].
     fn build(cfg: &Arc<Self::Config>, id: NodeId, addr: Addr, seed: u64) -> Self {
         let i = cfg.nat.owner(addr, u32::MAX).unwrap_or(0);
         Self::build_node(cfg, i, id, seed)

@@ -27,7 +27,7 @@
 //! connection to its destination, opened by the first one, with
 //! [`NatSetup::tcp_relay_ms`] of extra one-way delay (the detour through the
 //! relay and TCP's framing). The peer sees the host at its public IP, port
-//! [`PORT`](crate::network), and may answer over the same connection; nobody
+//! 4000, and may answer over the same connection; nobody
 //! else can reach the host. Connections close when the host goes down.
 //! Since a UDP-blocked host is a client, its only peer is its super-node.
 
