@@ -164,6 +164,14 @@ fn static_check<D: DhtNode + Tiered>(inner: D::Config) {
         failed.first()
     );
     assert_eq!(found, out.puts.len(), "every value is read back");
+    // Every result holds all the responsible full nodes the oracle names
+    // (k for Kademlia, the successor list for Chord).
+    let partial = out
+        .lookups
+        .iter()
+        .filter(|l| l.k_closest_fraction < 1.0)
+        .count();
+    assert_eq!(partial, 0, "{partial} results differ from the oracle's set");
     assert!(
         (keepalive / analytic - 1.0).abs() < 0.02,
         "keepalive {keepalive} B/node/s against {analytic}"
