@@ -16,6 +16,7 @@
 pub mod addr;
 pub mod chord;
 pub mod config;
+pub mod hierarchy;
 pub mod id;
 pub mod kademlia;
 pub mod nat;

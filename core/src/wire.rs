@@ -179,6 +179,156 @@ pub enum Body {
         /// The result, most responsible first; empty if routing failed.
         contacts: Vec<Contact>,
     },
+    /// NAT traversal: a STUN-like binding request. The receiver answers with
+    /// [`Body::BindingAnswer`] carrying the address it saw the request come
+    /// from, sent from the endpoint `change` asks for. Clients also use it as
+    /// their keepalive, which registers them with the receiver as rendezvous.
+    Binding {
+        /// Where the answer should come from.
+        change: Change,
+    },
+    /// NAT traversal: the answer to [`Body::Binding`] (same txid).
+    BindingAnswer {
+        /// The request's source address as the answering side saw it.
+        mapped: Addr,
+    },
+    /// NAT traversal: a server asks its partner (at another IP address) to
+    /// answer a [`Change::Address`] binding request in its place.
+    BindingRelay {
+        /// Where the answer goes: the requester's mapped address.
+        reply_to: Addr,
+    },
+    /// NAT traversal: ask a rendezvous to introduce the sender to `target`,
+    /// a node registered with it, for hole punching.
+    Connect {
+        /// The node to reach.
+        target: NodeId,
+    },
+    /// NAT traversal: a rendezvous tells each side of a [`Body::Connect`]
+    /// where the other is (same txid on both sides).
+    PunchInvite {
+        /// The other side and its address as the rendezvous sees it.
+        peer: Contact,
+    },
+    /// NAT traversal: a hole-punching or direct-connectivity probe.
+    Probe,
+    /// NAT traversal: the answer to [`Body::Probe`] (same txid).
+    ProbeAck,
+    /// Hierarchy: a client's keepalive to its super-node, which also asks to
+    /// be (or stay) attached. It refreshes the client's NAT binding and tells
+    /// the super-node the client's current address.
+    Keepalive,
+    /// Hierarchy: the answer to [`Body::Keepalive`] (same txid).
+    KeepaliveAck {
+        /// The client's address as the super-node sees it.
+        mapped: Addr,
+        /// Whether the super-node serves the client (false: it is full, try
+        /// one of `backups`).
+        accepted: bool,
+        /// A few full nodes the client may attach to if this one fails.
+        backups: Vec<Contact>,
+    },
+    /// Hierarchy: a client asks its super-node to run a request on the DHT.
+    ClientRequest {
+        /// The request.
+        op: ClientOp,
+    },
+    /// Hierarchy: the super-node's answer to [`Body::ClientRequest`] (same txid).
+    ClientAnswer {
+        /// Overlay hops the super-node's request took.
+        hops: u8,
+        /// Request messages the super-node sent for it, retries included.
+        sent: u16,
+        /// Nodes that acknowledged a put or remove.
+        replicas: u8,
+        /// A lookup's result, most responsible first.
+        contacts: Vec<Contact>,
+        /// A get's values.
+        values: Vec<Vec<u8>>,
+    },
+}
+
+/// What a client asks its super-node to do ([`Body::ClientRequest`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ClientOp {
+    /// Find the nodes responsible for `target`.
+    Lookup {
+        /// The id to look up.
+        target: NodeId,
+    },
+    /// Read the values under `key`.
+    Get {
+        /// The key.
+        key: NodeId,
+    },
+    /// Add `value` under `key` for `ttl_secs` seconds.
+    Put {
+        /// The key.
+        key: NodeId,
+        /// The value, at most [`MAX_VALUE_LEN`] bytes.
+        value: Vec<u8>,
+        /// Lifetime in seconds.
+        ttl_secs: u32,
+    },
+    /// Remove `value` from under `key`.
+    Remove {
+        /// The key.
+        key: NodeId,
+        /// The value.
+        value: Vec<u8>,
+    },
+}
+
+impl ClientOp {
+    fn code(&self) -> u8 {
+        match self {
+            ClientOp::Lookup { .. } => 0,
+            ClientOp::Get { .. } => 1,
+            ClientOp::Put { .. } => 2,
+            ClientOp::Remove { .. } => 3,
+        }
+    }
+
+    /// The key or target the request is about.
+    pub fn key(&self) -> NodeId {
+        match self {
+            ClientOp::Lookup { target: k }
+            | ClientOp::Get { key: k }
+            | ClientOp::Put { key: k, .. }
+            | ClientOp::Remove { key: k, .. } => *k,
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        1 + ID_BYTES
+            + match self {
+                ClientOp::Lookup { .. } | ClientOp::Get { .. } => 0,
+                ClientOp::Put { value, .. } => 2 + value.len().min(MAX_VALUE_LEN) + 4,
+                ClientOp::Remove { value, .. } => 2 + value.len().min(MAX_VALUE_LEN),
+            }
+    }
+}
+
+/// Which endpoint should answer a [`Body::Binding`] request (after the
+/// CHANGE-REQUEST attribute of RFC 5780).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Change {
+    /// The address and port the request was sent to.
+    None,
+    /// The server's partner, at another IP address.
+    Address,
+    /// The same IP address, from the server's alternate port.
+    Port,
+}
+
+impl Change {
+    fn code(self) -> u8 {
+        match self {
+            Change::None => 0,
+            Change::Address => 1,
+            Change::Port => 2,
+        }
+    }
 }
 
 /// The message type, for accounting and dispatch.
@@ -221,11 +371,33 @@ pub enum MsgKind {
     RouteResult = 24,
     /// [`Body::SuccessorHint`]
     SuccessorHint = 25,
+    /// [`Body::Binding`]
+    Binding = 26,
+    /// [`Body::BindingAnswer`]
+    BindingAnswer = 27,
+    /// [`Body::BindingRelay`]
+    BindingRelay = 28,
+    /// [`Body::Connect`]
+    Connect = 29,
+    /// [`Body::PunchInvite`]
+    PunchInvite = 30,
+    /// [`Body::Probe`]
+    Probe = 31,
+    /// [`Body::ProbeAck`]
+    ProbeAck = 32,
+    /// [`Body::Keepalive`]
+    Keepalive = 33,
+    /// [`Body::KeepaliveAck`]
+    KeepaliveAck = 34,
+    /// [`Body::ClientRequest`]
+    ClientRequest = 35,
+    /// [`Body::ClientAnswer`]
+    ClientAnswer = 36,
 }
 
 impl MsgKind {
     /// Every kind, in type-code order (equal to [`MsgKind::index`] order).
-    pub const ALL: [MsgKind; 18] = [
+    pub const ALL: [MsgKind; 29] = [
         MsgKind::Ping,
         MsgKind::Pong,
         MsgKind::FindNode,
@@ -244,6 +416,17 @@ impl MsgKind {
         MsgKind::RouteAck,
         MsgKind::RouteResult,
         MsgKind::SuccessorHint,
+        MsgKind::Binding,
+        MsgKind::BindingAnswer,
+        MsgKind::BindingRelay,
+        MsgKind::Connect,
+        MsgKind::PunchInvite,
+        MsgKind::Probe,
+        MsgKind::ProbeAck,
+        MsgKind::Keepalive,
+        MsgKind::KeepaliveAck,
+        MsgKind::ClientRequest,
+        MsgKind::ClientAnswer,
     ];
     /// Number of kinds (for per-kind counter arrays).
     pub const COUNT: usize = Self::ALL.len();
@@ -269,6 +452,13 @@ impl MsgKind {
                 | Leaving
                 | SuccessorHint
                 | Route
+                | Binding
+                | BindingRelay
+                | Connect
+                | PunchInvite
+                | Probe
+                | Keepalive
+                | ClientRequest
         )
     }
     /// The snake_case name used in result tables.
@@ -292,6 +482,17 @@ impl MsgKind {
             MsgKind::RouteAck => "route_ack",
             MsgKind::RouteResult => "route_result",
             MsgKind::SuccessorHint => "successor_hint",
+            MsgKind::Binding => "binding",
+            MsgKind::BindingAnswer => "binding_answer",
+            MsgKind::BindingRelay => "binding_relay",
+            MsgKind::Connect => "connect",
+            MsgKind::PunchInvite => "punch_invite",
+            MsgKind::Probe => "probe",
+            MsgKind::ProbeAck => "probe_ack",
+            MsgKind::Keepalive => "keepalive",
+            MsgKind::KeepaliveAck => "keepalive_ack",
+            MsgKind::ClientRequest => "client_request",
+            MsgKind::ClientAnswer => "client_answer",
         }
     }
     fn from_code(code: u8) -> Option<Self> {
@@ -321,6 +522,17 @@ impl Body {
             Body::RouteAck => MsgKind::RouteAck,
             Body::RouteResult { .. } => MsgKind::RouteResult,
             Body::SuccessorHint { .. } => MsgKind::SuccessorHint,
+            Body::Binding { .. } => MsgKind::Binding,
+            Body::BindingAnswer { .. } => MsgKind::BindingAnswer,
+            Body::BindingRelay { .. } => MsgKind::BindingRelay,
+            Body::Connect { .. } => MsgKind::Connect,
+            Body::PunchInvite { .. } => MsgKind::PunchInvite,
+            Body::Probe => MsgKind::Probe,
+            Body::ProbeAck => MsgKind::ProbeAck,
+            Body::Keepalive => MsgKind::Keepalive,
+            Body::KeepaliveAck { .. } => MsgKind::KeepaliveAck,
+            Body::ClientRequest { .. } => MsgKind::ClientRequest,
+            Body::ClientAnswer { .. } => MsgKind::ClientAnswer,
         }
     }
 
@@ -330,13 +542,7 @@ impl Body {
             Body::Pong { .. } => Addr::WIRE_LEN,
             Body::FindNode { .. } | Body::FindValue { .. } => ID_BYTES,
             Body::Nodes { contacts } => 1 + contacts.len().min(MAX_CONTACTS) * Contact::WIRE_LEN,
-            Body::Values { values } => {
-                1 + values
-                    .iter()
-                    .take(MAX_VALUES)
-                    .map(|v| 2 + v.len().min(MAX_VALUE_LEN))
-                    .sum::<usize>()
-            }
+            Body::Values { values } => values_len(values),
             Body::Store { value, .. } => ID_BYTES + 2 + value.len().min(MAX_VALUE_LEN) + 4,
             Body::StoreAck { .. } => 1,
             Body::NextHop { .. } => ID_BYTES,
@@ -355,6 +561,16 @@ impl Body {
             }
             Body::RouteResult { contacts, .. } => 1 + 2 + 1 + contacts_len(contacts),
             Body::SuccessorHint { .. } => Contact::WIRE_LEN,
+            Body::Binding { .. } => 1,
+            Body::BindingAnswer { .. } | Body::BindingRelay { .. } => Addr::WIRE_LEN,
+            Body::Connect { .. } => ID_BYTES,
+            Body::PunchInvite { .. } => Contact::WIRE_LEN,
+            Body::Probe | Body::ProbeAck | Body::Keepalive => 0,
+            Body::KeepaliveAck { backups, .. } => Addr::WIRE_LEN + 1 + contacts_len(backups),
+            Body::ClientRequest { op } => op.encoded_len(),
+            Body::ClientAnswer {
+                contacts, values, ..
+            } => 1 + 2 + 1 + contacts_len(contacts) + values_len(values),
         }
     }
 }
@@ -362,6 +578,15 @@ impl Body {
 /// Encoded size of a contact list with its count byte.
 fn contacts_len(contacts: &[Contact]) -> usize {
     1 + contacts.len().min(MAX_CONTACTS) * Contact::WIRE_LEN
+}
+
+/// Encoded size of a value list with its count byte.
+fn values_len(values: &[Vec<u8>]) -> usize {
+    1 + values
+        .iter()
+        .take(MAX_VALUES)
+        .map(|v| 2 + v.len().min(MAX_VALUE_LEN))
+        .sum::<usize>()
 }
 
 /// Encoded size of an optional contact with its presence byte.
@@ -414,6 +639,16 @@ pub enum DecodeError {
         /// The byte read.
         value: u8,
     },
+    /// An enumerated field holds a value outside its range.
+    #[error("field `{field}` at offset {offset} has no meaning for value {value}")]
+    BadEnum {
+        /// The field.
+        field: &'static str,
+        /// Where it starts.
+        offset: usize,
+        /// The byte read.
+        value: u8,
+    },
     /// Bytes remain after the body.
     #[error("{0} trailing bytes after the message body")]
     TrailingBytes(usize),
@@ -450,13 +685,7 @@ impl Message {
             Body::FindNode { target } => out.extend_from_slice(&target.0),
             Body::FindValue { key } => out.extend_from_slice(&key.0),
             Body::Nodes { contacts } => put_contacts(out, contacts),
-            Body::Values { values } => {
-                let n = values.len().min(MAX_VALUES);
-                out.push(n as u8);
-                for v in &values[..n] {
-                    put_bytes(out, v);
-                }
-            }
+            Body::Values { values } => put_values(out, values),
             Body::Store {
                 key,
                 value,
@@ -519,6 +748,48 @@ impl Message {
                 put_contacts(out, contacts);
             }
             Body::SuccessorHint { successor } => put_contact(out, successor),
+            Body::Binding { change } => out.push(change.code()),
+            Body::BindingAnswer { mapped } => put_addr(out, mapped),
+            Body::BindingRelay { reply_to } => put_addr(out, reply_to),
+            Body::Connect { target } => out.extend_from_slice(&target.0),
+            Body::PunchInvite { peer } => put_contact(out, peer),
+            Body::Probe | Body::ProbeAck | Body::Keepalive => {}
+            Body::KeepaliveAck {
+                mapped,
+                accepted,
+                backups,
+            } => {
+                put_addr(out, mapped);
+                out.push(u8::from(*accepted));
+                put_contacts(out, backups);
+            }
+            Body::ClientRequest { op } => {
+                out.push(op.code());
+                out.extend_from_slice(&op.key().0);
+                match op {
+                    ClientOp::Lookup { .. } | ClientOp::Get { .. } => {}
+                    ClientOp::Put {
+                        value, ttl_secs, ..
+                    } => {
+                        put_bytes(out, value);
+                        out.extend_from_slice(&ttl_secs.to_be_bytes());
+                    }
+                    ClientOp::Remove { value, .. } => put_bytes(out, value),
+                }
+            }
+            Body::ClientAnswer {
+                hops,
+                sent,
+                replicas,
+                contacts,
+                values,
+            } => {
+                out.push(*hops);
+                out.extend_from_slice(&sent.to_be_bytes());
+                out.push(*replicas);
+                put_contacts(out, contacts);
+                put_values(out, values);
+            }
         }
     }
 
@@ -557,14 +828,9 @@ impl Message {
             MsgKind::Nodes => Body::Nodes {
                 contacts: r.contacts("contacts")?,
             },
-            MsgKind::Values => {
-                let n = r.count("values", MAX_VALUES)?;
-                let mut values = Vec::with_capacity(n);
-                for _ in 0..n {
-                    values.push(r.bytes("value")?);
-                }
-                Body::Values { values }
-            }
+            MsgKind::Values => Body::Values {
+                values: r.values("values")?,
+            },
             MsgKind::Store => Body::Store {
                 key: NodeId(r.array("key")?),
                 value: r.bytes("value")?,
@@ -618,6 +884,73 @@ impl Message {
             MsgKind::SuccessorHint => Body::SuccessorHint {
                 successor: r.contact("successor")?,
             },
+            MsgKind::Binding => Body::Binding {
+                change: match r.u8("change")? {
+                    0 => Change::None,
+                    1 => Change::Address,
+                    2 => Change::Port,
+                    value => {
+                        return Err(DecodeError::BadEnum {
+                            field: "change",
+                            value,
+                            offset: r.pos - 1,
+                        });
+                    }
+                },
+            },
+            MsgKind::BindingAnswer => Body::BindingAnswer {
+                mapped: r.addr("mapped")?,
+            },
+            MsgKind::BindingRelay => Body::BindingRelay {
+                reply_to: r.addr("reply_to")?,
+            },
+            MsgKind::Connect => Body::Connect {
+                target: NodeId(r.array("target")?),
+            },
+            MsgKind::PunchInvite => Body::PunchInvite {
+                peer: r.contact("peer")?,
+            },
+            MsgKind::Probe => Body::Probe,
+            MsgKind::ProbeAck => Body::ProbeAck,
+            MsgKind::Keepalive => Body::Keepalive,
+            MsgKind::KeepaliveAck => Body::KeepaliveAck {
+                mapped: r.addr("mapped")?,
+                accepted: r.bool("accepted")?,
+                backups: r.contacts("backups")?,
+            },
+            MsgKind::ClientRequest => {
+                let offset = r.pos;
+                let code = r.u8("op")?;
+                let key = NodeId(r.array("op.key")?);
+                let op = match code {
+                    0 => ClientOp::Lookup { target: key },
+                    1 => ClientOp::Get { key },
+                    2 => ClientOp::Put {
+                        key,
+                        value: r.bytes("op.value")?,
+                        ttl_secs: u32::from_be_bytes(r.array("op.ttl_secs")?),
+                    },
+                    3 => ClientOp::Remove {
+                        key,
+                        value: r.bytes("op.value")?,
+                    },
+                    value => {
+                        return Err(DecodeError::BadEnum {
+                            field: "op",
+                            offset,
+                            value,
+                        });
+                    }
+                };
+                Body::ClientRequest { op }
+            }
+            MsgKind::ClientAnswer => Body::ClientAnswer {
+                hops: r.u8("hops")?,
+                sent: u16::from_be_bytes(r.array("sent")?),
+                replicas: r.u8("replicas")?,
+                contacts: r.contacts("contacts")?,
+                values: r.values("values")?,
+            },
         };
         let rest = buf.len() - r.pos;
         if rest != 0 {
@@ -642,6 +975,14 @@ fn put_contacts(out: &mut Vec<u8>, contacts: &[Contact]) {
     out.push(n as u8);
     for c in &contacts[..n] {
         put_contact(out, c);
+    }
+}
+
+fn put_values(out: &mut Vec<u8>, values: &[Vec<u8>]) {
+    let n = values.len().min(MAX_VALUES);
+    out.push(n as u8);
+    for v in &values[..n] {
+        put_bytes(out, v);
     }
 }
 
@@ -732,6 +1073,14 @@ impl Reader<'_> {
         }
         Ok(n)
     }
+    fn values(&mut self, field: &'static str) -> Result<Vec<Vec<u8>>, DecodeError> {
+        let n = self.count(field, MAX_VALUES)?;
+        let mut values = Vec::with_capacity(n);
+        for _ in 0..n {
+            values.push(self.bytes("value")?);
+        }
+        Ok(values)
+    }
     fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>, DecodeError> {
         let offset = self.pos;
         let n = u16::from_be_bytes(self.array(field)?) as usize;
@@ -805,6 +1154,35 @@ mod tests {
                 contacts: vec![],
             },
             Body::SuccessorHint { successor: c },
+            Body::Binding {
+                change: Change::Port,
+            },
+            Body::BindingAnswer { mapped: c.addr },
+            Body::BindingRelay { reply_to: c.addr },
+            Body::Connect { target: id },
+            Body::PunchInvite { peer: c },
+            Body::Probe,
+            Body::ProbeAck,
+            Body::Keepalive,
+            Body::KeepaliveAck {
+                mapped: c.addr,
+                accepted: true,
+                backups: vec![c; 2],
+            },
+            Body::ClientRequest {
+                op: ClientOp::Put {
+                    key: id,
+                    value: b"v".to_vec(),
+                    ttl_secs: 60,
+                },
+            },
+            Body::ClientAnswer {
+                hops: 3,
+                sent: 9,
+                replicas: 0,
+                contacts: vec![c],
+                values: vec![b"x".to_vec()],
+            },
         ]
         .into_iter()
         .enumerate()
@@ -853,8 +1231,41 @@ mod tests {
                 "notify",
                 "leaving",
                 "route",
-                "successor_hint"
+                "successor_hint",
+                "binding",
+                "binding_relay",
+                "connect",
+                "punch_invite",
+                "probe",
+                "keepalive",
+                "client_request"
             ]
+        );
+    }
+
+    #[test]
+    fn every_change_request_round_trips_and_unknown_ones_are_rejected() {
+        for change in [Change::None, Change::Address, Change::Port] {
+            let m = Message::new(9, NodeId::ZERO, Body::Binding { change });
+            assert_eq!(Message::decode(&m.to_bytes()), Ok(m));
+        }
+        let mut b = Message::new(
+            9,
+            NodeId::ZERO,
+            Body::Binding {
+                change: Change::Port,
+            },
+        )
+        .to_bytes();
+        let last = b.len() - 1;
+        b[last] = 3;
+        assert_eq!(
+            Message::decode(&b),
+            Err(DecodeError::BadEnum {
+                field: "change",
+                offset: last,
+                value: 3
+            })
         );
     }
 

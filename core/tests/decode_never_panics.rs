@@ -6,7 +6,8 @@
 //! messages. Run in release (`cargo test --release`), this takes seconds.
 
 use peerlab_core::wire::{
-    Body, Contact, HEADER_LEN, MAX_CONTACTS, MAX_PATH, MAX_VALUE_LEN, MAX_VALUES, Message,
+    Body, Change, ClientOp, Contact, HEADER_LEN, MAX_CONTACTS, MAX_PATH, MAX_VALUE_LEN, MAX_VALUES,
+    Message,
 };
 use peerlab_core::{Addr, NodeId};
 use proptest::prelude::*;
@@ -108,6 +109,69 @@ fn body() -> impl Strategy<Value = Body> {
         // Weighted so the ten routing bodies are drawn about as often as the
         // eight Kademlia ones together.
         8 => routing_body(),
+        // The seven NAT-traversal bodies.
+        6 => nat_body(),
+        // The four hierarchy bodies.
+        4 => hierarchy_body(),
+    ]
+}
+
+/// The bodies added for the super-node/client hierarchy.
+fn hierarchy_body() -> impl Strategy<Value = Body> {
+    let op = prop_oneof![
+        id().prop_map(|target| ClientOp::Lookup { target }),
+        id().prop_map(|key| ClientOp::Get { key }),
+        (id(), value(), any::<u32>()).prop_map(|(key, value, ttl_secs)| ClientOp::Put {
+            key,
+            value,
+            ttl_secs
+        }),
+        (id(), value()).prop_map(|(key, value)| ClientOp::Remove { key, value }),
+    ];
+    prop_oneof![
+        Just(Body::Keepalive),
+        (addr(), any::<bool>(), contacts()).prop_map(|(mapped, accepted, backups)| {
+            Body::KeepaliveAck {
+                mapped,
+                accepted,
+                backups,
+            }
+        }),
+        op.prop_map(|op| Body::ClientRequest { op }),
+        (
+            any::<u8>(),
+            any::<u16>(),
+            any::<u8>(),
+            contacts(),
+            prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..=MAX_VALUES)
+        )
+            .prop_map(
+                |(hops, sent, replicas, contacts, values)| Body::ClientAnswer {
+                    hops,
+                    sent,
+                    replicas,
+                    contacts,
+                    values
+                }
+            ),
+    ]
+}
+
+/// The bodies added for NAT traversal.
+fn nat_body() -> impl Strategy<Value = Body> {
+    prop_oneof![
+        prop_oneof![
+            Just(Change::None),
+            Just(Change::Address),
+            Just(Change::Port)
+        ]
+        .prop_map(|change| Body::Binding { change }),
+        addr().prop_map(|mapped| Body::BindingAnswer { mapped }),
+        addr().prop_map(|reply_to| Body::BindingRelay { reply_to }),
+        id().prop_map(|target| Body::Connect { target }),
+        contact().prop_map(|peer| Body::PunchInvite { peer }),
+        Just(Body::Probe),
+        Just(Body::ProbeAck),
     ]
 }
 

@@ -2,6 +2,8 @@
 //! build a node, which nodes should hold a key, and whether one does.
 
 use crate::config::{InvalidConfig, invalid};
+use crate::nat::NatLayer;
+use crate::network::{addr_of, index_of};
 use peerlab_core::chord::{Chord, ChordConfig};
 use peerlab_core::kademlia::{Kademlia, KademliaConfig};
 use peerlab_core::protocol::RoutingMode;
@@ -42,6 +44,28 @@ pub trait DhtNode: Protocol + Sized {
     /// works on a narrower identifier space.
     fn oracle_id(_cfg: &Self::Config, id: &NodeId) -> NodeId {
         *id
+    }
+    /// Node `i` of a run: by default [`DhtNode::build`] at [`addr_of`]`(i)`.
+    fn build_node(cfg: &Arc<Self::Config>, i: u32, id: NodeId, seed: u64) -> Self {
+        Self::build(cfg, id, addr_of(i), seed)
+    }
+    /// Whether node `i` takes part in the DHT, and so counts for the oracle
+    /// and may serve as a bootstrap: every node, unless some attach as
+    /// clients ([`crate::hierarchy`]).
+    fn in_overlay(_cfg: &Self::Config, _i: u32) -> bool {
+        true
+    }
+    /// The address other nodes reach node `i` at (to bootstrap through it).
+    fn contact_addr(_cfg: &Self::Config, i: u32) -> Addr {
+        addr_of(i)
+    }
+    /// The node, among the first `n`, that a contact address names.
+    fn node_of(_cfg: &Self::Config, addr: Addr, n: u32) -> Option<u32> {
+        index_of(addr, n)
+    }
+    /// The NAT layer the engine routes through for `n` nodes; none by default.
+    fn nat_layer(_cfg: &Self::Config, _n: u32) -> Option<NatLayer> {
+        None
     }
 }
 

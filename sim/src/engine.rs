@@ -14,11 +14,12 @@
 //! `wire_check` each one is encoded and decoded on the way, which must not
 //! change the trace hash.
 
+use crate::nat::{NatDrops, NatLayer};
 use crate::network::{Network, addr_of, index_of};
 use crate::records::{NodeTraffic, TrafficByKind};
 use crate::timers::NodeTimers;
 use peerlab_core::protocol::{ClassTraffic, CommandError, Protocol, TrafficClass};
-use peerlab_core::{Addr, Command, Event, Instant, Message, RequestId};
+use peerlab_core::{Addr, Command, Duration, Event, Instant, Message, RequestId};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 use xxhash_rust::xxh3::Xxh3;
@@ -77,6 +78,7 @@ pub struct Sim<P: Protocol> {
     retired: [ClassTraffic; TrafficClass::COUNT],
     slots: Vec<Slot<P>>,
     net: Network,
+    nat: Option<NatLayer>,
     wire_check: bool,
     wire_buf: Vec<u8>,
     node_events: VecDeque<(u32, Event)>,
@@ -102,6 +104,7 @@ impl<P: Protocol> Sim<P> {
                 .map(|node| Slot { node, up: true })
                 .collect(),
             net,
+            nat: None,
             wire_check,
             wire_buf: Vec::with_capacity(2048),
             node_events: VecDeque::new(),
@@ -111,6 +114,24 @@ impl<P: Protocol> Sim<P> {
             traffic: TrafficByKind::default(),
             node_traffic: vec![NodeTraffic::default(); n],
         }
+    }
+
+    /// Puts every NATed node behind its middlebox: from now on datagrams
+    /// are routed through `layer` (see [`crate::nat::layer`]). Without a
+    /// layer, every node is reached at its own address.
+    pub fn set_nat(&mut self, layer: NatLayer) {
+        self.nat = Some(layer);
+    }
+
+    /// The NAT layer, if any.
+    pub fn nat(&self) -> Option<&NatLayer> {
+        self.nat.as_ref()
+    }
+
+    /// Datagrams the NAT layer dropped, by cause (all zero without one).
+    /// They are also counted in [`Sim::dropped`].
+    pub fn nat_drops(&self) -> NatDrops {
+        self.nat.as_ref().map(NatLayer::drops).unwrap_or_default()
     }
 
     /// Current simulated time.
@@ -197,6 +218,9 @@ impl<P: Protocol> Sim<P> {
             *r += t;
         }
         s.up = true;
+        if let Some(nat) = &mut self.nat {
+            nat.reset(i);
+        }
         self.flush(i);
     }
 
@@ -204,6 +228,9 @@ impl<P: Protocol> Sim<P> {
     pub fn set_down(&mut self, i: u32) {
         self.slots[i as usize].up = false;
         self.timers.set(i, None);
+        if let Some(nat) = &mut self.nat {
+            nat.reset(i);
+        }
     }
 
     /// Runs until the queue is empty or the next event is later than `end`.
@@ -320,9 +347,22 @@ impl<P: Protocol> Sim<P> {
         let t = &mut self.node_traffic[from as usize];
         t.sent_messages += 1;
         t.sent_bytes += len as u64;
-        let Some(to) = index_of(dst, self.len()) else {
-            self.dropped += 1;
-            return;
+        let (to, src, extra) = match &mut self.nat {
+            None => {
+                let Some(to) = index_of(dst, self.len()) else {
+                    self.dropped += 1;
+                    return;
+                };
+                debug_assert_eq!(src, addr_of(from));
+                (to, src, Duration::ZERO)
+            }
+            Some(nat) => match nat.route(self.now, from, dst) {
+                Ok(r) => (r.to, r.seen_src, r.extra),
+                Err(_) => {
+                    self.dropped += 1;
+                    return;
+                }
+            },
         };
         if self.net.lose() || !self.net.reachable(from, to, self.now) {
             self.dropped += 1;
@@ -333,8 +373,7 @@ impl<P: Protocol> Sim<P> {
         } else {
             msg
         };
-        let at = self.now + self.net.latency(from, to);
-        debug_assert_eq!(src, addr_of(from));
+        let at = self.now + self.net.latency(from, to) + extra;
         self.push(at, Action::Deliver { to, from: src, msg });
     }
 

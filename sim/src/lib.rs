@@ -15,6 +15,7 @@ pub mod config;
 pub mod dht;
 pub mod engine;
 pub mod graph;
+pub mod hierarchy;
 pub mod nat;
 pub mod network;
 pub mod oracle;
@@ -27,6 +28,7 @@ pub mod topology;
 pub use config::{InvalidConfig, LatencyModel, NetworkConfig, SimOptions, StaticWorkload};
 pub use dht::{DhtNode, Metric};
 pub use graph::{GraphOptions, GraphSnapshot, OverlayEdge, OverlayGraph, OverlayNode};
+pub use hierarchy::{NatOverlay, Roles};
 pub use records::{
     LookupRecord, MeasurementWindow, NodeTraffic, PutRecord, RepairReport, RepairSample, RunOutput,
     TrafficByKind,

@@ -2,6 +2,7 @@
 //! into Parquet tables; the column meanings are documented in the README.
 
 use crate::graph::{GraphSnapshot, OverlayGraph};
+use crate::nat::NatDrops;
 use peerlab_core::NodeId;
 use peerlab_core::protocol::{ClassTraffic, TrafficClass};
 use peerlab_core::wire::MsgKind;
@@ -74,6 +75,20 @@ impl TrafficByKind {
     pub fn total_bytes(&self) -> u64 {
         self.bytes.iter().sum()
     }
+    /// Bytes of the given kinds.
+    pub fn bytes_of(&self, kinds: &[MsgKind]) -> u64 {
+        kinds.iter().map(|k| self.bytes[k.index()]).sum()
+    }
+    /// Keepalive bytes of the super-node/client hierarchy: keepalives and
+    /// their answers ([`MsgKind::Keepalive`], [`MsgKind::KeepaliveAck`]).
+    pub fn keepalive_bytes(&self) -> u64 {
+        self.bytes_of(&[MsgKind::Keepalive, MsgKind::KeepaliveAck])
+    }
+    /// Relay-routing bytes: requests clients send through their super-node
+    /// and its answers ([`MsgKind::ClientRequest`], [`MsgKind::ClientAnswer`]).
+    pub fn relay_routing_bytes(&self) -> u64 {
+        self.bytes_of(&[MsgKind::ClientRequest, MsgKind::ClientAnswer])
+    }
 }
 
 /// Per-node traffic totals.
@@ -104,8 +119,11 @@ pub struct RunOutput {
     pub trace_hash: u64,
     /// Events processed.
     pub events: u64,
-    /// Messages dropped by the loss model.
+    /// Messages dropped by the loss model, at a node that was down, or by
+    /// the NAT layer.
     pub dropped: u64,
+    /// Of `dropped`, those the NAT layer dropped, by cause (zero without NATs).
+    pub nat_drops: NatDrops,
     /// Simulated time at the end, in seconds.
     pub sim_time_s: f64,
     /// Nodes that completed their join (joins, for churn runs).
@@ -190,6 +208,18 @@ impl MeasurementWindow {
     /// Bytes sent per online node per second.
     pub fn bytes_per_node_s(&self) -> f64 {
         self.traffic.total_bytes() as f64 / self.node_seconds.max(f64::MIN_POSITIVE)
+    }
+
+    /// Hierarchy keepalive bytes per online node per second
+    /// ([`TrafficByKind::keepalive_bytes`]).
+    pub fn keepalive_bytes_per_node_s(&self) -> f64 {
+        self.traffic.keepalive_bytes() as f64 / self.node_seconds.max(f64::MIN_POSITIVE)
+    }
+
+    /// Relay-routing bytes per online node per second
+    /// ([`TrafficByKind::relay_routing_bytes`]).
+    pub fn relay_routing_bytes_per_node_s(&self) -> f64 {
+        self.traffic.relay_routing_bytes() as f64 / self.node_seconds.max(f64::MIN_POSITIVE)
     }
 }
 

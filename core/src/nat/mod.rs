@@ -26,8 +26,15 @@
 //! allow, under the standard rules. Tests, experiments and (later) the live
 //! NAT lab all judge their outcomes against it.
 
+pub mod agent;
+pub mod discovery;
 mod oracle;
 
+pub use agent::{
+    ConnectOutcome, ConnectRequest, NatAgent, NatCommand, NatConfig, NatEvent, NatTraffic,
+    RelayCause, ServerRole,
+};
+pub use discovery::{Classification, Discovery, DiscoveryServers};
 pub use oracle::{Connectivity, RelayKind, RelayReason, blog_connectivity, connectivity, rule_for};
 
 use crate::time::Duration;

@@ -1,12 +1,16 @@
-//! A STUN-like NAT classifier over the simulated network (RFC 5780 style).
+//! NAT type discovery in the simulator: the core's [`NatAgent`] classifier
+//! run against two public server agents over a [`NatNet`].
 //!
-//! The proper classification state machine belongs in the core, driven by
-//! peers; this sim-side version checks that the middlebox model is
-//! classifiable from outside by the standard tests.
+//! The test sequence itself lives in the core
+//! ([`peerlab_core::nat::discovery`]); this module only places the agents
+//! and runs them, so the simulator checks the same state machine a live node
+//! runs.
 
-use peerlab_core::nat::{Filtering, Mapping, NatBehavior, NatType, PortAssignment};
-use peerlab_core::{Addr, Instant};
+pub use peerlab_core::nat::Classification;
+use peerlab_core::nat::{DiscoveryServers, NatCommand, NatConfig, NatEvent, ServerRole};
+use peerlab_core::{Duration, Instant, NodeId};
 
+use super::agents::{AgentError, AgentNet};
 use super::net::{HostId, NatNet};
 use super::punch::Peer;
 
@@ -16,7 +20,7 @@ use super::punch::Peer;
 pub struct StunServers {
     /// The primary server host.
     pub primary: HostId,
-    /// A server host at another IP.
+    /// A server host at another IP (the primary's partner).
     pub other: HostId,
     /// The main port of both.
     pub port: u16,
@@ -24,109 +28,77 @@ pub struct StunServers {
     pub alt_port: u16,
 }
 
-/// What a classification found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Classification {
-    /// The preset the host falls in.
-    pub nat_type: NatType,
-    /// The reflexive address seen by the primary server (none if no UDP).
-    pub reflexive: Option<Addr>,
-    /// The mapping behaviour (none for open and UDP-blocked hosts).
-    pub mapping: Option<Mapping>,
-    /// The filtering behaviour (none for open and UDP-blocked hosts).
-    pub filtering: Option<Filtering>,
+/// One-way delay of every datagram in a classification.
+pub const CLASSIFY_ONE_WAY: Duration = Duration::from_millis(10);
+
+/// The longest a classification can take with the default agent timing
+/// (five tests, each tried three times at 500 ms), with margin.
+pub const CLASSIFY_BUDGET: Duration = Duration::from_secs(10);
+
+/// Places the two server agents of `s` on `net`, partnered with each other.
+/// Returns their indices and the servers as a client sees them.
+pub fn place_servers(
+    run: &mut AgentNet<'_>,
+    s: StunServers,
+    seed: u64,
+) -> Result<(usize, usize, DiscoveryServers), AgentError> {
+    let primary = run.local_addr(s.primary, s.port)?;
+    let other = run.local_addr(s.other, s.port)?;
+    let server = |partner| NatConfig {
+        serve: Some(ServerRole {
+            alt_port: s.alt_port,
+            partner: Some(partner),
+        }),
+        ..NatConfig::default()
+    };
+    let a = run.add_agent(
+        Peer {
+            host: s.primary,
+            port: s.port,
+        },
+        server(other),
+        NodeId([0xA1; 20]),
+        seed,
+    )?;
+    let b = run.add_agent(
+        Peer {
+            host: s.other,
+            port: s.port,
+        },
+        server(primary),
+        NodeId([0xA2; 20]),
+        seed ^ 1,
+    )?;
+    let servers = DiscoveryServers {
+        primary,
+        alt_port: s.alt_port,
+        partner: other,
+    };
+    Ok((a, b, servers))
 }
 
-/// A binding request from `peer` to `server`'s `port`, answered from
-/// `answer_from`'s `answer_port`: the reflexive address the server saw, and
-/// whether the answer got back.
-fn request(
+/// Classifies `peer` starting at `now`: a client agent on `peer` runs the
+/// core's test sequence against the server agents on `s`. Returns the
+/// classification and when it finished.
+pub fn classify(
     net: &mut NatNet,
     now: Instant,
     peer: Peer,
-    server: (HostId, u16),
-    answer_from: (HostId, u16),
-) -> (Option<Addr>, bool) {
-    let Some(dst) = net.local_addr(server.0, server.1) else {
-        return (None, false);
-    };
-    let Some(d) = net.send(now, peer.host, peer.port, dst) else {
-        return (None, false);
-    };
-    if d.to != server.0 {
-        return (None, false);
-    }
-    let back = net
-        .send(now, answer_from.0, answer_from.1, d.src)
-        .is_some_and(|r| r.to == peer.host && r.dst.port == peer.port);
-    (Some(d.src), back)
-}
-
-/// Classifies `peer` at `now`. Uses `peer.port` for the mapping tests and
-/// `peer.port + 1` (a fresh mapping) for the filtering tests:
-///
-/// 1. request to the primary: no answer → UDP-blocked; the reflexive address
-///    equals the local one → open;
-/// 2. requests to the other IP and to the primary's other port: the same
-///    reflexive address from the other IP → endpoint-independent mapping;
-///    else the same from the other port → address-dependent; else
-///    address-and-port-dependent;
-/// 3. from the fresh port, a request to the primary answered from the other
-///    IP → endpoint-independent filtering; else one answered from the
-///    primary's other port → address-dependent; else
-///    address-and-port-dependent.
-pub fn classify(net: &mut NatNet, now: Instant, peer: Peer, s: StunServers) -> Classification {
-    let main = (s.primary, s.port);
-    let (r1, ok) = request(net, now, peer, main, main);
-    let blocked = Classification {
-        nat_type: NatType::UdpBlocked,
-        reflexive: None,
-        mapping: None,
-        filtering: None,
-    };
-    let Some(r1) = r1.filter(|_| ok) else {
-        return blocked;
-    };
-    if net.local_addr(peer.host, peer.port) == Some(r1) {
-        return Classification {
-            nat_type: NatType::Open,
-            reflexive: Some(r1),
-            mapping: None,
-            filtering: None,
-        };
-    }
-    let (r2, _) = request(net, now, peer, (s.other, s.port), (s.other, s.port));
-    let (r3, _) = request(
-        net,
-        now,
-        peer,
-        (s.primary, s.alt_port),
-        (s.primary, s.alt_port),
-    );
-    let mapping = if r2 == Some(r1) {
-        Mapping::EndpointIndependent
-    } else if r3 == Some(r1) {
-        Mapping::AddressDependent
-    } else {
-        Mapping::AddressAndPortDependent
-    };
-    let fresh = Peer {
-        host: peer.host,
-        port: peer.port.wrapping_add(1),
-    };
-    let (_, other_ip) = request(net, now, fresh, main, (s.other, s.alt_port));
-    let (_, other_port) = request(net, now, fresh, main, (s.primary, s.alt_port));
-    let filtering = if other_ip {
-        Filtering::EndpointIndependent
-    } else if other_port {
-        Filtering::AddressDependent
-    } else {
-        Filtering::AddressAndPortDependent
-    };
-    Classification {
-        nat_type: NatBehavior::new(mapping, filtering, PortAssignment::Preserving).nat_type(),
-        reflexive: Some(r1),
-        mapping: Some(mapping),
-        filtering: Some(filtering),
-    }
+    s: StunServers,
+) -> Result<(Classification, Instant), AgentError> {
+    let mut run = AgentNet::new(net, now, CLASSIFY_ONE_WAY, 0.0, 0);
+    let (_, _, servers) = place_servers(&mut run, s, 1)?;
+    let id = NodeId([0xC0; 20]);
+    let client = run.add_agent(peer, NatConfig::default(), id, 2)?;
+    run.command(client, NatCommand::Classify(servers));
+    let end = run.run_until(now + CLASSIFY_BUDGET, |i, e| {
+        i == client && matches!(e, NatEvent::Classified(_))
+    });
+    let found = run.take_events().into_iter().find_map(|(i, _, e)| match e {
+        NatEvent::Classified(c) if i == client => Some(c),
+        _ => None,
+    });
+    found
+        .map(|c| (c, end))
+        .ok_or(AgentError::Unfinished("classification"))
 }

@@ -1,18 +1,21 @@
-//! A scripted, packet-level connection attempt between two hosts: register
-//! with a rendezvous, try direct, try connection reversal, then punch.
+//! A connection attempt between two hosts, run by the core's [`NatAgent`]s
+//! over a [`NatNet`]: both classify themselves and attach to a public
+//! rendezvous, then the caller connects (direct probe, rendezvous
+//! introduction, simultaneous probes with retries; see
+//! [`peerlab_core::nat::agent`]). Datagrams cross every middlebox when sent
+//! and arrive one one-way delay later, so bindings age as they would.
 //!
-//! This is a first step: a fixed procedure over a [`NatNet`], not yet a core
-//! state machine. Packets are carried through every middlebox when sent;
-//! time advances by a one-way delay per packet, so bindings age as they would.
+//! [`NatAgent`]: peerlab_core::nat::NatAgent
 
-use peerlab_core::nat::{Connectivity, NatType, RelayKind, RelayReason};
-use peerlab_core::rng::NodeRng;
-use peerlab_core::{Addr, Duration, Instant};
-use rand::{RngExt, SeedableRng};
+use peerlab_core::nat::{
+    ConnectOutcome, ConnectRequest, Connectivity, NatCommand, NatConfig, NatEvent, NatType,
+};
+use peerlab_core::{Addr, Duration, Instant, NodeId};
 
+use super::agents::{AgentError, AgentNet};
+use super::classify::{StunServers, place_servers};
 use super::middlebox::Middlebox;
-use super::net::{Delivery, HostId, NatNet, NetError, Realm};
-
+use super::net::{HostId, NatNet, NetError, Realm};
 /// A host and the UDP port it uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Peer {
@@ -58,177 +61,132 @@ impl Default for PunchConfig {
 /// The outcome of [`connect`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PunchReport {
-    /// Direct, punched, or relayed with the reason.
+    /// Direct, punched, or relayed with the reason, in the oracle's terms.
     pub outcome: Connectivity,
-    /// The caller's reflexive address as the rendezvous saw it.
+    /// The outcome as the caller's agent reported it.
+    pub agent_outcome: ConnectOutcome,
+    /// The caller's reflexive address, from its classification.
     pub caller_reflexive: Option<Addr>,
-    /// The callee's reflexive address as the rendezvous saw it.
+    /// The callee's reflexive address, from its classification.
     pub callee_reflexive: Option<Addr>,
     /// The punching attempt that succeeded (1-based), if punched.
     pub punch_attempt: Option<u32>,
-    /// When the procedure finished.
+    /// When the connection attempt started (after both classified).
+    pub started: Instant,
+    /// When it finished.
     pub finished: Instant,
 }
 
-struct Run<'a> {
-    net: &'a mut NatNet,
-    cfg: PunchConfig,
-    rng: NodeRng,
-    now: Instant,
-}
-
-impl Run<'_> {
-    /// One packet; `None` if lost or dropped.
-    fn send(&mut self, from: Peer, dst: Addr) -> Option<Delivery> {
-        self.now += self.cfg.one_way;
-        if self.cfg.loss > 0.0 && self.rng.random::<f64>() < self.cfg.loss {
-            return None;
+impl PunchConfig {
+    /// The agent configuration this attempt uses.
+    pub fn agent_config(&self) -> NatConfig {
+        NatConfig {
+            punch_attempts: self.attempts,
+            request_retries: self.attempts.saturating_sub(1),
+            probes_per_attempt: self.probes_per_attempt,
+            probe_interval: self.probe_interval,
+            attempt_timeout: self.attempt_timeout,
+            ..NatConfig::default()
         }
-        self.net.send(self.now, from.host, from.port, dst)
-    }
-
-    /// `from` sends to `dst`; if it reaches `expect`, that host answers the
-    /// source it saw. True if the answer reaches `from`.
-    fn ping(&mut self, from: Peer, dst: Addr, expect: HostId) -> bool {
-        let Some(d) = self.send(from, dst) else {
-            return false;
-        };
-        if d.to != expect {
-            return false;
-        }
-        let back = Peer {
-            host: d.to,
-            port: d.dst.port,
-        };
-        self.send(back, d.src).is_some_and(|r| r.to == from.host)
-    }
-
-    /// `peer` sends a binding request to the rendezvous; the address it saw
-    /// (if the request and its answer both got through).
-    fn register(&mut self, peer: Peer, rendezvous: Peer) -> Option<Addr> {
-        let server = self.net.local_addr(rendezvous.host, rendezvous.port)?;
-        let d = self.send(peer, server)?;
-        if d.to != rendezvous.host {
-            return None;
-        }
-        let answer = self.send(rendezvous, d.src)?;
-        (answer.to == peer.host).then_some(d.src)
-    }
-
-    fn register_retrying(&mut self, peer: Peer, rendezvous: Peer) -> Option<Addr> {
-        (0..self.cfg.attempts.max(1)).find_map(|_| self.register(peer, rendezvous))
     }
 }
 
-/// `caller` calls `callee`, both registered with the public `rendezvous`:
+/// Time allowed for each phase (classification, then connecting).
+const PHASE_BUDGET: Duration = Duration::from_secs(60);
+
+/// `caller` calls `callee` through the rendezvous `servers.primary`:
 ///
-/// 1. each side sends a binding request to the rendezvous, which records its
-///    reflexive address; a side that gets no answer has no UDP → TCP relay;
-/// 2. the caller sends to the callee's reflexive address; an answer back →
-///    direct;
-/// 3. if the caller is public (its reflexive address is its own), the
-///    callee, told through the rendezvous, calls back → direct;
-/// 4. both send probes to each other's reflexive address, `probes_per_attempt`
-///    pairs per attempt, up to `attempts` attempts; each side answers any
-///    probe it gets. Punched when each side has heard the other;
-/// 5. otherwise → UDP relay.
+/// 1. both place a client agent, classify themselves against `servers`
+///    (which also registers them with the rendezvous) and attach to the
+///    rendezvous for keepalives;
+/// 2. the caller connects, knowing what the callee's contact record would
+///    hold: its id, reflexive address and NAT class.
 pub fn connect(
     net: &mut NatNet,
     now: Instant,
     caller: Peer,
     callee: Peer,
-    rendezvous: Peer,
+    servers: StunServers,
     cfg: &PunchConfig,
-) -> PunchReport {
-    let mut run = Run {
-        net,
-        cfg: *cfg,
-        rng: NodeRng::seed_from_u64(cfg.seed),
-        now,
-    };
-    let ra = run.register_retrying(caller, rendezvous);
-    let rb = run.register_retrying(callee, rendezvous);
-    let report = |run: &Run, outcome, attempt| PunchReport {
-        outcome,
-        caller_reflexive: ra,
-        callee_reflexive: rb,
-        punch_attempt: attempt,
-        finished: run.now,
-    };
-    let (Some(ra), Some(rb)) = (ra, rb) else {
-        let tcp = Connectivity::Relay(RelayKind::Tcp, RelayReason::UdpBlocked);
-        return report(&run, tcp, None);
-    };
-    let tries = cfg.attempts.max(1);
-    // 2. Direct.
-    if (0..tries).any(|_| run.ping(caller, rb, callee.host)) {
-        return report(&run, Connectivity::Direct, None);
+) -> Result<PunchReport, AgentError> {
+    let mut run = AgentNet::new(net, now, cfg.one_way, cfg.loss, cfg.seed);
+    let (rv, _, stun) = place_servers(&mut run, servers, cfg.seed)?;
+    let rendezvous = stun.primary;
+    let _ = rv;
+    let ids = [NodeId([0xCA; 20]), NodeId([0xCE; 20])];
+    let a = run.add_agent(caller, cfg.agent_config(), ids[0], cfg.seed ^ 0xA)?;
+    let b = run.add_agent(callee, cfg.agent_config(), ids[1], cfg.seed ^ 0xB)?;
+    for x in [a, b] {
+        run.command(x, NatCommand::Classify(stun));
+        run.command(x, NatCommand::Attach { rendezvous });
     }
-    // 3. Connection reversal, when the caller knows it is public.
-    if run.net.local_addr(caller.host, caller.port) == Some(ra)
-        && (0..tries).any(|_| run.ping(callee, ra, caller.host))
-    {
-        return report(&run, Connectivity::Direct, None);
-    }
-    // 4. Simultaneous probes.
-    let start = run.now;
-    for attempt in 1..=tries {
-        let attempt_start = start
-            + Duration::from_micros(
-                cfg.attempt_timeout
-                    .as_micros()
-                    .saturating_mul(u64::from(attempt - 1)),
-            );
-        if run.now < attempt_start {
-            run.now = attempt_start;
+    let mut classified = [None, None];
+    let deadline = now + PHASE_BUDGET;
+    run.run_until(deadline, |i, e| {
+        if let NatEvent::Classified(c) = e
+            && let Some(slot) = [a, b].iter().position(|&x| x == i)
+        {
+            classified[slot] = Some(*c);
         }
-        let (mut heard_a, mut heard_b) = (false, false);
-        for _ in 0..cfg.probes_per_attempt.max(1) {
-            for (from, to, dst) in [(caller, callee, rb), (callee, caller, ra)] {
-                let Some(d) = run.send(from, dst) else {
-                    continue;
-                };
-                if d.to != to.host {
-                    continue;
-                }
-                // `to` heard `from`; it answers the source it saw.
-                let heard_by_caller = to.host == caller.host;
-                let answer = run.send(
-                    Peer {
-                        host: d.to,
-                        port: d.dst.port,
-                    },
-                    d.src,
-                );
-                let answered = answer.is_some_and(|r| r.to == from.host);
-                if heard_by_caller {
-                    heard_a = true;
-                    heard_b |= answered;
-                } else {
-                    heard_b = true;
-                    heard_a |= answered;
-                }
-            }
-            if heard_a && heard_b {
-                return report(&run, Connectivity::Punched, Some(attempt));
-            }
-            run.now += cfg.probe_interval;
+        classified.iter().all(Option::is_some)
+    });
+    let [Some(ca), Some(cb)] = classified else {
+        return Err(AgentError::Unfinished("classification"));
+    };
+    run.take_events();
+    let started = run.now();
+    run.command(
+        a,
+        NatCommand::Connect(ConnectRequest {
+            target: ids[1],
+            reflexive: cb.reflexive,
+            nat: Some(cb.nat_type),
+            rendezvous,
+        }),
+    );
+    let mut outcome = None;
+    let finished = run.run_until(started + PHASE_BUDGET, |i, e| {
+        if let NatEvent::Connected { outcome: o, .. } = e
+            && i == a
+        {
+            outcome = Some(*o);
         }
-    }
-    let udp = Connectivity::Relay(RelayKind::Udp, RelayReason::PunchFailed);
-    report(&run, udp, None)
+        outcome.is_some()
+    });
+    let agent_outcome = outcome.ok_or(AgentError::Unfinished("connection attempt"))?;
+    Ok(PunchReport {
+        outcome: agent_outcome.connectivity(),
+        agent_outcome,
+        caller_reflexive: ca.reflexive,
+        callee_reflexive: cb.reflexive,
+        punch_attempt: match agent_outcome {
+            ConnectOutcome::Punched { attempt, .. } => Some(attempt),
+            _ => None,
+        },
+        started,
+        finished,
+    })
 }
 
 /// The public rendezvous's address in [`pair_net`].
 pub const RENDEZVOUS_IP: [u8; 4] = [198, 51, 100, 1];
 
+/// The rendezvous's partner server in [`pair_net`].
+pub const PARTNER_IP: [u8; 4] = [198, 51, 100, 2];
+
 /// A fresh network with a public rendezvous and one host behind each of
 /// `a` and `b` (a middlebox of that preset, a UDP-blocking firewall, or
 /// nothing for open). Both NATed hosts use the private IP 10.0.0.1 in their
-/// own realms. Returns the net and the caller, callee and rendezvous.
-pub fn pair_net(a: NatType, b: NatType, seed: u64) -> Result<(NatNet, Peer, Peer, Peer), NetError> {
+/// own realms. Returns the net, the caller, the callee, and the rendezvous
+/// with its partner server.
+pub fn pair_net(
+    a: NatType,
+    b: NatType,
+    seed: u64,
+) -> Result<(NatNet, Peer, Peer, StunServers), NetError> {
     let mut net = NatNet::new();
     let server = net.add_host(Realm::Public, RENDEZVOUS_IP)?;
+    let partner = net.add_host(Realm::Public, PARTNER_IP)?;
     let mut place = |t: NatType, i: u8| -> Result<HostId, NetError> {
         let public = [203, 0, 113, i];
         let mb = match t {
@@ -249,18 +207,20 @@ pub fn pair_net(a: NatType, b: NatType, seed: u64) -> Result<(NatNet, Peer, Peer
         net,
         peer(ha),
         peer(hb),
-        Peer {
-            host: server,
+        StunServers {
+            primary: server,
+            other: partner,
             port: 3478,
+            alt_port: 3479,
         },
     ))
 }
 
 /// Simulates "a calls b" in a fresh [`pair_net`]; `None` only if the net
-/// cannot be built (never for presets).
+/// cannot be built or the agents do not finish (never for presets).
 pub fn simulate_pair(a: NatType, b: NatType, cfg: &PunchConfig) -> Option<PunchReport> {
-    let (mut net, ca, cb, rv) = pair_net(a, b, cfg.seed).ok()?;
-    Some(connect(&mut net, Instant::ZERO, ca, cb, rv, cfg))
+    let (mut net, ca, cb, servers) = pair_net(a, b, cfg.seed).ok()?;
+    connect(&mut net, Instant::ZERO, ca, cb, servers, cfg).ok()
 }
 
 /// A markdown table: one row per caller preset, one column per callee

@@ -8,11 +8,11 @@
 //! A node that comes back after a departure starts a fresh session: a new
 //! state machine with the same id, joining through a random joined node.
 
-use super::{Progress, ScenarioRows, Snapshots, hook, judge, output, population, unhook};
+use super::{Progress, ScenarioRows, Snapshots, hook, judge, new_sim, output, population, unhook};
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions};
 use crate::dht::DhtNode;
 use crate::engine::{Driver, Sim};
-use crate::network::{Network, addr_of};
+use crate::network::Network;
 use crate::oracle::Oracle;
 use crate::records::{LookupRecord, MeasurementWindow, RunOutput, TrafficByKind};
 use peerlab_churn::{
@@ -109,6 +109,8 @@ struct ChurnDriver<D: DhtNode> {
     replication: usize,
     incarnation: Vec<u32>,
     joined: LiveSet,
+    /// The joined nodes that take part in the DHT (bootstrap candidates).
+    joined_full: LiveSet,
     boot_rng: NodeRng,
     waiting: BTreeMap<(u32, RequestId), Waiting>,
     lookups: Vec<LookupRecord>,
@@ -136,9 +138,9 @@ impl<D: DhtNode> ChurnDriver<D> {
 
     fn join(&mut self, sim: &mut Sim<D>, i: u32) {
         let bootstrap: Vec<_> = self
-            .joined
+            .joined_full
             .pick(&mut self.boot_rng)
-            .map(addr_of)
+            .map(|b| D::contact_addr(&self.cfg, b))
             .into_iter()
             .collect();
         if let Ok(r) = sim.command(i, Command::Join { bootstrap }) {
@@ -155,7 +157,7 @@ impl<D: DhtNode> ChurnDriver<D> {
         let node_seed = derive_seed(self.seed, "node", ((inc as u64) << 32) | i as u64);
         sim.revive(
             i,
-            D::build(&self.cfg, self.ids[i as usize], addr_of(i), node_seed),
+            D::build_node(&self.cfg, i, self.ids[i as usize], node_seed),
         );
         self.join(sim, i);
     }
@@ -169,6 +171,7 @@ impl<D: DhtNode> ChurnDriver<D> {
             let _ = sim.command(i, Command::Leave);
         }
         self.joined.remove(i);
+        self.joined_full.remove(i);
         sim.set_down(i);
     }
 
@@ -225,7 +228,7 @@ impl<D: DhtNode> Driver<D> for ChurnDriver<D> {
                     let inc = self.incarnation[i];
                     let seed =
                         derive_seed(self.seed, "node-retry", ((inc as u64) << 32) | i as u64);
-                    sim.revive(node, D::build(&self.cfg, self.ids[i], addr_of(node), seed));
+                    sim.revive(node, D::build_node(&self.cfg, node, self.ids[i], seed));
                     self.join(sim, node);
                 }
             }
@@ -271,6 +274,9 @@ impl<D: DhtNode> Driver<D> for ChurnDriver<D> {
             (Waiting::Join, Event::Joined { .. }) => {
                 self.tick(sim.now());
                 self.joined.insert(node);
+                if D::in_overlay(&self.cfg, node) {
+                    self.joined_full.insert(node);
+                }
                 self.joins += 1;
             }
             (Waiting::Join, Event::JoinFailed { .. }) => {
@@ -281,6 +287,7 @@ impl<D: DhtNode> Driver<D> for ChurnDriver<D> {
                 let joined = &self.joined;
                 let pos = D::oracle_id(&self.cfg, &row.key);
                 let (success, fraction) = judge::<D>(
+                    &self.cfg,
                     &self.oracle,
                     sim.len(),
                     row.origin,
@@ -339,7 +346,7 @@ pub fn run_churn<D: DhtNode>(
     let cfg = Arc::new(dht);
     let (ids, nodes) = population::<D>(&cfg, n, seed);
     let network = Network::new(&net, seed).with_partitions(scenario.partitions(seed));
-    let mut sim = Sim::new(nodes, network, opts.wire_check);
+    let mut sim = new_sim::<D>(&cfg, nodes, network, opts.wire_check);
     for i in 0..n {
         sim.set_down(i);
     }
@@ -363,6 +370,7 @@ pub fn run_churn<D: DhtNode>(
         replication,
         incarnation: vec![0; n as usize],
         joined: LiveSet::new(n),
+        joined_full: LiveSet::new(n),
         boot_rng: NodeRng::seed_from_u64(derive_seed(seed, "bootstrap-choice", 0)),
         waiting: BTreeMap::new(),
         lookups: Vec::new(),

@@ -13,7 +13,6 @@ use crate::config::SimOptions;
 use crate::dht::{DhtNode, Metric};
 use crate::engine::Sim;
 use crate::graph::{GraphOptions, GraphSnapshot, OverlayGraph};
-use crate::network::{addr_of, index_of};
 use crate::oracle::Oracle;
 use crate::records::{LookupRecord, MeasurementWindow, PutRecord, RepairReport, RunOutput};
 use peerlab_core::rng::{NodeRng, derive_seed};
@@ -43,10 +42,13 @@ pub(crate) fn unhook(tag: u64) -> (u64, usize) {
 }
 
 /// Judges a lookup result against the oracle: whether its first node is the
-/// one responsible for the key among live nodes, and what share of the
+/// one responsible for the key among live nodes that take part in the DHT
+/// ([`DhtNode::in_overlay`]), and what share of the
 /// oracle's `n` responsible nodes it returned. `key` is the key's oracle
 /// position ([`DhtNode::oracle_id`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn judge<D: DhtNode>(
+    cfg: &D::Config,
     oracle: &Oracle,
     nodes: u32,
     origin: u32,
@@ -57,11 +59,11 @@ pub(crate) fn judge<D: DhtNode>(
 ) -> (bool, f64) {
     let exclude_origin = D::METRIC == Metric::Xor;
     let truth = oracle.responsible(D::METRIC, key, n, |i| {
-        !(exclude_origin && i == origin) && live(i)
+        !(exclude_origin && i == origin) && D::in_overlay(cfg, i) && live(i)
     });
     let found: Vec<u32> = found
         .iter()
-        .filter_map(|c| index_of(c.addr, nodes))
+        .filter_map(|c| D::node_of(cfg, c.addr, nodes))
         .collect();
     if truth.is_empty() {
         return (found.is_empty(), 1.0);
@@ -138,7 +140,8 @@ impl Snapshots {
 }
 
 /// The nodes of a run: ids drawn from the run's `node-ids` stream, and node
-/// `i` built at [`addr_of`]`(i)` with a seed derived from (`node`, `i`).
+/// `i` built by [`DhtNode::build_node`] (at [`addr_of`](crate::network::addr_of)`(i)` unless the DHT
+/// says otherwise) with a seed derived from (`node`, `i`).
 pub(crate) fn population<D: DhtNode>(
     cfg: &Arc<D::Config>,
     n: u32,
@@ -147,14 +150,7 @@ pub(crate) fn population<D: DhtNode>(
     let mut id_rng = NodeRng::seed_from_u64(derive_seed(seed, "node-ids", 0));
     let ids: Vec<NodeId> = (0..n).map(|_| NodeId::random(&mut id_rng)).collect();
     let nodes = (0..n)
-        .map(|i| {
-            D::build(
-                cfg,
-                ids[i as usize],
-                addr_of(i),
-                derive_seed(seed, "node", i as u64),
-            )
-        })
+        .map(|i| D::build_node(cfg, i, ids[i as usize], derive_seed(seed, "node", i as u64)))
         .collect();
     (ids, nodes)
 }
@@ -171,6 +167,21 @@ pub(crate) struct ScenarioRows {
     pub node_seconds: f64,
 }
 
+/// A simulation of `nodes`, routed through the DHT's NAT layer if it has one.
+pub(crate) fn new_sim<D: DhtNode>(
+    cfg: &D::Config,
+    nodes: Vec<D>,
+    net: crate::network::Network,
+    wire_check: bool,
+) -> Sim<D> {
+    let n = nodes.len() as u32;
+    let mut sim = Sim::new(nodes, net, wire_check);
+    if let Some(layer) = D::nat_layer(cfg, n) {
+        sim.set_nat(layer);
+    }
+    sim
+}
+
 /// Assembles a run's output from the engine's counters and the scenario's rows.
 pub(crate) fn output<D: DhtNode>(sim: &Sim<D>, rows: ScenarioRows) -> RunOutput {
     RunOutput {
@@ -181,6 +192,7 @@ pub(crate) fn output<D: DhtNode>(sim: &Sim<D>, rows: ScenarioRows) -> RunOutput 
         trace_hash: sim.trace_hash(),
         events: sim.processed(),
         dropped: sim.dropped(),
+        nat_drops: sim.nat_drops(),
         sim_time_s: sim.now().as_secs_f64(),
         joined: rows.joined,
         measurement: rows.measurement,

@@ -2,12 +2,12 @@
 //! workload of lookups and puts runs, each put read back from another node.
 //! Results are judged against the brute-force [`Oracle`].
 
-use super::{Progress, ScenarioRows, Snapshots, hook, judge, output, population, unhook};
+use super::{Progress, ScenarioRows, Snapshots, hook, judge, new_sim, output, population, unhook};
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions, StaticWorkload, invalid};
 use crate::dht::{DhtNode, Metric};
 use crate::engine::{Driver, Sim};
 use crate::graph::{GraphOptions, OverlayGraph};
-use crate::network::{Network, addr_of, index_of};
+use crate::network::{Network, index_of};
 use crate::oracle::Oracle;
 use crate::records::{LookupRecord, PutRecord, RepairReport, RepairSample, RunOutput};
 use peerlab_core::kademlia::{Kademlia, KademliaConfig};
@@ -52,7 +52,8 @@ struct PlannedPut {
     get_origin: u32,
 }
 
-struct StaticDriver {
+struct StaticDriver<D: DhtNode> {
+    cfg: Arc<D::Config>,
     /// Lifetime of put values, in seconds.
     value_ttl_s: u32,
     replication: usize,
@@ -68,8 +69,8 @@ struct StaticDriver {
     joined_at: Vec<Option<Instant>>,
 }
 
-impl StaticDriver {
-    fn issue<D: DhtNode>(&mut self, sim: &mut Sim<D>, node: u32, cmd: Command, w: Waiting) {
+impl<D: DhtNode> StaticDriver<D> {
+    fn issue(&mut self, sim: &mut Sim<D>, node: u32, cmd: Command, w: Waiting) {
         if !sim.is_up(node) {
             return; // failed in a mass failure
         }
@@ -79,12 +80,16 @@ impl StaticDriver {
     }
 }
 
-impl<D: DhtNode> Driver<D> for StaticDriver {
+impl<D: DhtNode> Driver<D> for StaticDriver<D> {
     fn on_hook(&mut self, sim: &mut Sim<D>, tag: u64) {
         let (kind, i) = unhook(tag);
         match kind {
             HOOK_JOIN => {
-                let bootstrap = if i == 0 { vec![] } else { vec![addr_of(0)] };
+                let bootstrap = if i == 0 {
+                    vec![]
+                } else {
+                    vec![D::contact_addr(&self.cfg, 0)]
+                };
                 self.issue(sim, i as u32, Command::Join { bootstrap }, Waiting::Join);
             }
             HOOK_LOOKUP => {
@@ -107,8 +112,10 @@ impl<D: DhtNode> Driver<D> for StaticDriver {
             HOOK_GET => {
                 let p = &self.puts[i];
                 if let Some(o) = &self.oracle {
-                    let holders =
-                        o.responsible(D::METRIC, &p.pos, self.replication, |n| sim.is_up(n));
+                    let cfg = &self.cfg;
+                    let holders = o.responsible(D::METRIC, &p.pos, self.replication, |n| {
+                        D::in_overlay(cfg, n) && sim.is_up(n)
+                    });
                     self.put_rows[i].replicas_on_closest = holders
                         .iter()
                         .filter(|&&n| sim.node(n).holds(&p.key, &p.value))
@@ -142,6 +149,7 @@ impl<D: DhtNode> Driver<D> for StaticDriver {
                 let l = &self.lookups[i];
                 let (success, fraction) = match &self.oracle {
                     Some(o) => judge::<D>(
+                        &self.cfg,
                         o,
                         sim.len(),
                         l.origin,
@@ -348,7 +356,7 @@ pub fn run_static<D: DhtNode>(
     let cfg = Arc::new(dht);
 
     let (ids, nodes) = population::<D>(&cfg, n, seed);
-    let mut sim = Sim::new(nodes, Network::new(net, seed), opts.wire_check);
+    let mut sim = new_sim::<D>(&cfg, nodes, Network::new(net, seed), opts.wire_check);
 
     // Joins: node 0 founds the overlay at time zero, the rest join through it.
     let mut join_rng = NodeRng::seed_from_u64(derive_seed(seed, "joins", 0));
@@ -419,7 +427,8 @@ pub fn run_static<D: DhtNode>(
             get_latency_ms: f64::NAN,
         })
         .collect();
-    let mut driver = StaticDriver {
+    let mut driver = StaticDriver::<D> {
+        cfg: cfg.clone(),
         value_ttl_s: work.value_ttl_s,
         replication,
         mode,
