@@ -51,7 +51,7 @@ use crate::addr::Addr;
 use crate::id::NodeId;
 use crate::protocol::{
     Command, CommandError, Deadline, Event, NodeStats, Protocol, RequestId, RequestStats,
-    RouteEntry, RoutingMode, TimerReason, TrafficClass, Transmit,
+    RouteEntry, TimerReason, TrafficClass, Transmit,
 };
 use crate::rng::NodeRng;
 use crate::time::{Duration, Instant};
@@ -441,10 +441,7 @@ impl<P: Tiered> Hierarchy<P> {
         let target = op.key();
         let lookup = matches!(op, ClientOp::Lookup { .. });
         let cmd = match op {
-            ClientOp::Lookup { target } => Command::Lookup {
-                target,
-                mode: RoutingMode::Iterative,
-            },
+            ClientOp::Lookup { target, mode } => Command::Lookup { target, mode },
             ClientOp::Get { key } => Command::Get { key },
             ClientOp::Put {
                 key,
@@ -835,7 +832,7 @@ fn done(
     stats: RequestStats,
 ) -> Event {
     match op {
-        ClientOp::Lookup { target } => Event::LookupDone {
+        ClientOp::Lookup { target, .. } => Event::LookupDone {
             id,
             target,
             closest,
@@ -961,7 +958,7 @@ impl<P: Tiered> Protocol for Hierarchy<P> {
                             return Err(CommandError::NotJoined);
                         }
                         let op = match cmd {
-                            Command::Lookup { target, .. } => ClientOp::Lookup { target },
+                            Command::Lookup { target, mode } => ClientOp::Lookup { target, mode },
                             Command::Get { key } => ClientOp::Get { key },
                             Command::Put {
                                 key,
@@ -1058,6 +1055,7 @@ mod tests {
     use super::*;
     use crate::id::HashAlg;
     use crate::kademlia::{Kademlia, KademliaConfig};
+    use crate::protocol::RoutingMode;
 
     /// Hierarchy nodes over a lossless, zero-delay network; node `i` is at
     /// 10.0.0.(i+1):4000 and can be taken down.

@@ -22,6 +22,7 @@
 
 use crate::addr::Addr;
 use crate::id::{ID_BYTES, NodeId};
+use crate::protocol::RoutingMode;
 
 /// Wire format version written in every header.
 pub const VERSION: u8 = 1;
@@ -255,6 +256,8 @@ pub enum ClientOp {
     Lookup {
         /// The id to look up.
         target: NodeId,
+        /// How the super-node routes it (the client's per-request choice).
+        mode: RoutingMode,
     },
     /// Read the values under `key`.
     Get {
@@ -282,7 +285,18 @@ pub enum ClientOp {
 impl ClientOp {
     fn code(&self) -> u8 {
         match self {
-            ClientOp::Lookup { .. } => 0,
+            ClientOp::Lookup {
+                mode: RoutingMode::Iterative,
+                ..
+            } => 0,
+            ClientOp::Lookup {
+                mode: RoutingMode::ParallelIterative,
+                ..
+            } => 4,
+            ClientOp::Lookup {
+                mode: RoutingMode::Recursive,
+                ..
+            } => 5,
             ClientOp::Get { .. } => 1,
             ClientOp::Put { .. } => 2,
             ClientOp::Remove { .. } => 3,
@@ -292,7 +306,7 @@ impl ClientOp {
     /// The key or target the request is about.
     pub fn key(&self) -> NodeId {
         match self {
-            ClientOp::Lookup { target: k }
+            ClientOp::Lookup { target: k, .. }
             | ClientOp::Get { key: k }
             | ClientOp::Put { key: k, .. }
             | ClientOp::Remove { key: k, .. } => *k,
@@ -923,7 +937,18 @@ impl Message {
                 let code = r.u8("op")?;
                 let key = NodeId(r.array("op.key")?);
                 let op = match code {
-                    0 => ClientOp::Lookup { target: key },
+                    0 => ClientOp::Lookup {
+                        target: key,
+                        mode: RoutingMode::Iterative,
+                    },
+                    4 => ClientOp::Lookup {
+                        target: key,
+                        mode: RoutingMode::ParallelIterative,
+                    },
+                    5 => ClientOp::Lookup {
+                        target: key,
+                        mode: RoutingMode::Recursive,
+                    },
                     1 => ClientOp::Get { key },
                     2 => ClientOp::Put {
                         key,

@@ -5,6 +5,7 @@
 //! extension, splices of length fields), and 200,000 round trips of arbitrary
 //! messages. Run in release (`cargo test --release`), this takes seconds.
 
+use peerlab_core::protocol::RoutingMode;
 use peerlab_core::wire::{
     Body, Change, ClientOp, Contact, HEADER_LEN, MAX_CONTACTS, MAX_PATH, MAX_VALUE_LEN, MAX_VALUES,
     Message,
@@ -119,7 +120,15 @@ fn body() -> impl Strategy<Value = Body> {
 /// The bodies added for the super-node/client hierarchy.
 fn hierarchy_body() -> impl Strategy<Value = Body> {
     let op = prop_oneof![
-        id().prop_map(|target| ClientOp::Lookup { target }),
+        (
+            id(),
+            prop_oneof![
+                Just(RoutingMode::Iterative),
+                Just(RoutingMode::ParallelIterative),
+                Just(RoutingMode::Recursive)
+            ]
+        )
+            .prop_map(|(target, mode)| ClientOp::Lookup { target, mode }),
         id().prop_map(|key| ClientOp::Get { key }),
         (id(), value(), any::<u32>()).prop_map(|(key, value, ttl_secs)| ClientOp::Put {
             key,

@@ -21,6 +21,7 @@ use crate::nat::{NatLayer, NatSetup, is_full};
 use crate::network::addr_of;
 use peerlab_core::hierarchy::{Hierarchy, HierarchyConfig, Tiered};
 use peerlab_core::nat::NatType;
+use peerlab_core::protocol::RoutingMode;
 use peerlab_core::rng::derive_seed;
 use peerlab_core::{Addr, NodeId};
 use std::sync::Arc;
@@ -81,6 +82,7 @@ impl<D: DhtNode + Tiered> DhtNode for Hierarchy<D> {
     type Config = NatOverlay<D::Config>;
     const NAME: &'static str = D::NAME;
     const METRIC: Metric = D::METRIC;
+    const DEFAULT_ROUTING: RoutingMode = D::DEFAULT_ROUTING;
 
     fn validate(cfg: &Self::Config) -> Result<(), InvalidConfig> {
         D::validate(&cfg.inner)?;
