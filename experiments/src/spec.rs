@@ -78,6 +78,10 @@ pub struct Spec {
     /// `[graph]`: overlay-graph snapshots and their export.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph: Option<crate::graph_out::GraphSection>,
+    /// `[calls]`: the call scenario ([`crate::calls_spec`]); present, the
+    /// run simulates calls and relays instead of an overlay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<crate::calls_spec::CallsSection>,
 }
 
 /// `[run]`: what the run is called and its base seed.
@@ -599,6 +603,9 @@ impl Spec {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "run".into());
         }
+        if spec.calls.is_some() {
+            return crate::calls_spec::finish(spec, text, path);
+        }
         if let Some(churn) = &spec.churn {
             // Under churn the population is the churn model's. A
             // `network.nodes` that says otherwise would be silently ignored;
@@ -673,6 +680,9 @@ impl Spec {
         let param_error = |prefix: &str, e: InvalidParam| {
             value_error((format!("{prefix}.{}", e.param), e.value, e.expected))
         };
+        if let Some(calls) = &self.calls {
+            return calls.validate(self.run.seed, file);
+        }
         let protocols = &self.dht.protocol.0;
         if protocols.is_empty() {
             return Err(value_error((
