@@ -388,3 +388,79 @@ fn calls_specs_round_trip_and_are_listed() {
         assert!(stdout[at..].contains(runs), "{file}: {stdout}");
     }
 }
+
+#[test]
+fn relay_redundancy_matches_the_memoryless_analysis() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/relay_redundancy.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run(&spec, &out);
+    let calls = table(&out.join("calls.parquet"));
+    let (variant, measured, outcome) = (
+        strs(&calls, "variant"),
+        bools(&calls, "measured"),
+        strs(&calls, "outcome"),
+    );
+    let (start, nominal) = (f64s(&calls, "start_s"), f64s(&calls, "nominal_s"));
+    // Skype-supernode sessions are exponential with a median of 5.5 h; a
+    // relay picked among the online nodes then stays up for T with
+    // probability e^(−T ln 2 / 5.5 h), and k independent relays all leave
+    // with the k-th power of the complement. Calls that would outlast the
+    // churn horizon (86,400 s) are left out: relays never leave after it.
+    let t_s = 3600.0;
+    let stay = (-t_s * std::f64::consts::LN_2 / (5.5 * 3600.0)).exp();
+    let mut last = 0.0;
+    for k in 1..=3 {
+        let label = format!("random active k={k}");
+        let rows: Vec<usize> = (0..calls.height())
+            .filter(|&i| variant[i].as_deref() == Some(label.as_str()))
+            .filter(|&i| measured[i] && start[i] + nominal[i] <= 86_400.0)
+            .collect();
+        let ok = rows
+            .iter()
+            .filter(|&&i| outcome[i].as_deref() == Some("completed"))
+            .count();
+        let n = rows.len() as f64;
+        let got = ok as f64 / n;
+        let want = 1.0 - (1.0 - stay).powi(k);
+        let se = (want * (1.0 - want) / n).sqrt();
+        println!("k = {k}: {got:.4} over {n} calls, analytic {want:.4} ± {se:.4}");
+        assert!(n > 30_000.0, "{n}");
+        assert!((got - want).abs() < 4.0 * se, "k = {k}: {got} vs {want}");
+        assert!(got > last, "success rises with k");
+        last = got;
+    }
+}
+
+#[test]
+fn repeated_strategies_get_distinct_labels() {
+    let text = SMALL.replace(
+        "{ kind = \"min-rtt\" }",
+        "{ kind = \"as-based\" }, { kind = \"threshold\", max_added_delay_ms = 50.0 }",
+    )
+    .replace(
+        "[calls.relay]",
+        "failovers = [{ kind = \"passive\", detect_s = 2.0, max_switches = 3 }, { kind = \"active\", k = 2 }]\n[calls.relay]",
+    );
+    let spec = peerlab_experiments::spec::Spec::parse(&text, Path::new("t.toml")).unwrap();
+    let labels: Vec<String> = spec
+        .calls
+        .unwrap()
+        .variants(3)
+        .into_iter()
+        .map(|v| v.label)
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "random passive detect=2s max_switches=3",
+            "as-based passive detect=2s max_switches=3",
+            "as-based#3 passive detect=2s max_switches=3",
+            "threshold passive detect=2s max_switches=3",
+            "random active k=2",
+            "as-based active k=2",
+            "as-based#3 active k=2",
+            "threshold active k=2",
+        ]
+    );
+}
