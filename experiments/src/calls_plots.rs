@@ -312,18 +312,36 @@ fn draw_paths<DB: DrawingBackend>(
     root.fill(&WHITE)?;
     let n = fig.rows.len();
     let labels: Vec<String> = fig.rows.iter().map(|r| r.0.clone()).collect();
-    // Headroom above the bars for the legend.
-    let y_top = n as f64 - 0.5 + 0.3 * (n as f64 + 0.5) + 0.9;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(&fig.title, (FONT, CAPTION_PT))
+    let colours = [
+        palette::GREEN,
+        palette::SKY,
+        palette::ORANGE,
+        palette::VERMILLION,
+        RGBColor(0x99, 0x99, 0x99),
+    ];
+    // The legend is one row under the caption, outside the bars.
+    let root = root.titled(&fig.title, (FONT, CAPTION_PT))?;
+    let (legend, body) = root.split_vertically(36);
+    let area = label_area(labels.iter().map(|l| l.chars().count())) as i32;
+    let mut x = area;
+    for (name, c) in PATH_SEGMENTS.iter().zip(colours) {
+        legend.draw(&Rectangle::new([(x, 12), (x + 18, 26)], c.filled()))?;
+        legend.draw(&Text::new(
+            name.to_string(),
+            (x + 24, 11),
+            (FONT, LEGEND_PT).into_font(),
+        ))?;
+        x += 30 + 9 * name.chars().count() as i32;
+    }
+    let mut chart = ChartBuilder::on(&body)
         .margin(18)
         .x_label_area_size(60)
-        .y_label_area_size(label_area(labels.iter().map(|l| l.chars().count())))
-        .build_cartesian_2d(0.0..100.0, -0.5..y_top)?;
+        .y_label_area_size(area as u32)
+        .build_cartesian_2d(0.0..100.0, -0.5..n as f64 - 0.5)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels((n.max(1) + 1) * 2 + 1)
+        .y_labels(n.max(1) * 2 + 1)
         .y_label_formatter(&|y| {
             let i = y.round();
             if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
@@ -339,15 +357,7 @@ fn draw_paths<DB: DrawingBackend>(
         .max_light_lines(1)
         .light_line_style(RGBColor(0xEE, 0xEE, 0xEE))
         .draw()?;
-    let colours = [
-        palette::GREEN,
-        palette::SKY,
-        palette::ORANGE,
-        palette::VERMILLION,
-        RGBColor(0x99, 0x99, 0x99),
-    ];
-    for (seg, name) in PATH_SEGMENTS.iter().enumerate() {
-        let c = colours[seg];
+    for (seg, &c) in colours.iter().enumerate() {
         let rects: Vec<Rectangle<(f64, f64)>> = fig
             .rows
             .iter()
@@ -360,19 +370,8 @@ fn draw_paths<DB: DrawingBackend>(
                 Rectangle::new([(from, y - 0.35), (to, y + 0.35)], c.filled())
             })
             .collect();
-        chart
-            .draw_series(rects)?
-            .label(*name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], c.filled()));
+        chart.draw_series(rects)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperMiddle)
-        .margin(6)
-        .label_font((FONT, LEGEND_PT))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.5))
-        .draw()?;
     Ok(())
 }
 
