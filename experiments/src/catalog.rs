@@ -64,6 +64,9 @@ fn reproduces(comment: &[String]) -> String {
 
 /// What a valid spec runs, in a few words.
 fn runs(spec: &Spec) -> String {
+    if let Some(calls) = &spec.calls {
+        return calls.describe();
+    }
     let mut s = match &spec.churn {
         None => format!("{} nodes, static", spec.network.nodes),
         Some(c) if c.nodes > 0 => format!("{} nodes, {} churn", c.nodes, churn_kind(&c.model)),

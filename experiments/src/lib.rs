@@ -17,11 +17,19 @@
 //! - [`bench`] measures the simulator at several sizes, one child process per
 //!   size; [`node_cmd`] wires the live node into the same binary.
 //!
+//! A spec with `[calls]` runs the call scenario instead: [`calls_spec`]
+//! parses it, [`calls_run`] drives it, [`calls_tables`] and [`calls_plots`]
+//! write its tables and figures.
+//!
 //! [`catalog`] lists the bundled specs (`peerlab spec list`).
 //!
 //! [`cli`] is the command line; `main.rs` only calls [`cli::main`].
 
 pub mod bench;
+pub mod calls_plots;
+pub mod calls_run;
+pub mod calls_spec;
+pub mod calls_tables;
 pub mod catalog;
 pub mod cli;
 pub mod error;

@@ -296,6 +296,9 @@ pub fn run_command(
     if let Some(seed) = seed {
         spec.run.seed = seed;
     }
+    if spec.calls.is_some() {
+        return crate::calls_run::run_command(&spec, spec_path, out_dir);
+    }
     let seed = spec.run.seed;
     let comparing = spec.is_comparison();
     let sims = simulate_all(&spec, spec_path, seed, |p| {

@@ -84,6 +84,10 @@ pub struct Spec {
     /// Which figures to draw.
     #[serde(skip_serializing_if = "PlotsSection::is_default")]
     pub plots: PlotsSection,
+    /// `[calls]`: the call scenario ([`crate::calls_spec`]); present, the
+    /// run simulates calls and relays instead of an overlay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<crate::calls_spec::CallsSection>,
 }
 
 /// `[plots]`: which figures a run draws (see [`crate::figures`]).
@@ -620,6 +624,9 @@ impl Spec {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "run".into());
         }
+        if spec.calls.is_some() {
+            return crate::calls_spec::finish(spec, text, path);
+        }
         if let Some(churn) = &spec.churn {
             // Under churn the population is the churn model's. A
             // `network.nodes` that says otherwise would be silently ignored;
@@ -694,6 +701,9 @@ impl Spec {
         let param_error = |prefix: &str, e: InvalidParam| {
             value_error((format!("{prefix}.{}", e.param), e.value, e.expected))
         };
+        if let Some(calls) = &self.calls {
+            return calls.validate(self.run.seed, file);
+        }
         let protocols = &self.dht.protocol.0;
         if protocols.is_empty() {
             return Err(value_error((

@@ -1,0 +1,376 @@
+//! A calls run: a spec with `[calls]` ([`crate::calls_spec`]) in, a result
+//! directory out.
+//!
+//! ```text
+//! DIR/calls.parquet  relay_nodes.parquet   (crate::calls_tables)
+//! DIR/summary.csv                          (one row per variant)
+//! DIR/plots/added_delay_cdf.{svg,png}  path_types  jain  spare_p5
+//! DIR/manifest.json                        (written last)
+//! ```
+//!
+//! The population (churn, NAT classes, topology, call stream) is built once
+//! per failover setting and every strategy runs on it; since it depends on
+//! the seed alone, every variant sees the same sample path. The manifest's
+//! `trace_hash` is an FNV-1a hash of `calls.parquet` and
+//! `relay_nodes.parquet` (byte-identical for identical runs), `events` the
+//! calls simulated over all variants, `nodes_joined` the population and
+//! `sim_time_s` the churn horizon; `protocols` is empty.
+//!
+//! `peerlab run` prints, per variant, the success rate with its Wilson 95%
+//! interval, the added delay, Jain's index and the public nodes' burden:
+//! TCP-relayed calls per public node and the bandwidth a public node spends
+//! (own calls plus TCP relaying, in units of one call's bytes at an
+//! endpoint), both also as multiples of N, the calls placed per node (the
+//! blog's "5×N" and "11×N", `experiments/specs/blog_burden.toml`).
+
+use crate::calls_plots::{self, Bars, DelayCdf, PathShares};
+use crate::calls_spec::Variant;
+use crate::calls_tables::{self, VariantRun, wilson95};
+use crate::error::Error;
+use crate::manifest::{MANIFEST, Manifest, trace_hash_hex};
+use crate::output::{create_dir, write_bytes_atomic};
+use crate::run::{RunReport, churn_kind, events_per_s};
+use crate::spec::Spec;
+use peerlab_churn::NatClass;
+use peerlab_sim::calls::{CallReport, CallRun, CallSummary};
+use std::path::Path;
+use std::time::Instant;
+
+/// Every variant's report, in the spec's order.
+pub struct Simulated {
+    /// The variants.
+    pub variants: Vec<Variant>,
+    /// Their reports, in the same order.
+    pub reports: Vec<CallReport>,
+    /// Wall-clock seconds of all simulations.
+    pub wall_time_s: f64,
+}
+
+/// Runs every variant of the spec's `[calls]` with `seed`.
+pub fn simulate(spec: &Spec, spec_file: &Path, seed: u64) -> Result<Simulated, Error> {
+    let Some(calls) = &spec.calls else {
+        return Err(Error::Other("the spec has no [calls] table".into()));
+    };
+    let variants = calls.variants(seed);
+    let value_error = |e: peerlab_sim::config::InvalidConfig| Error::SpecValue {
+        file: spec_file.to_path_buf(),
+        path_in_spec: format!("calls.{}", e.path),
+        value: e.value,
+        expected: e.expected,
+    };
+    let start = Instant::now();
+    let mut reports = Vec::with_capacity(variants.len());
+    // Variants are failover-major: build the population once per failover.
+    let per = calls.strategy_list().len();
+    for chunk in variants.chunks(per) {
+        let t = Instant::now();
+        let run = CallRun::new(&chunk[0].config).map_err(value_error)?;
+        tracing::info!(wall_s = t.elapsed().as_secs_f64(), "calls population built");
+        for v in chunk {
+            let t = Instant::now();
+            let built = v.config.strategy.build();
+            reports.push(run.run(built.as_ref()).map_err(value_error)?);
+            tracing::info!(variant = %v.label, wall_s = t.elapsed().as_secs_f64(), "variant simulated");
+        }
+    }
+    Ok(Simulated {
+        variants,
+        reports,
+        wall_time_s: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+    })
+}
+
+/// Writes every result file of a calls run into `out_dir`, the manifest
+/// last.
+pub fn write_results(
+    spec: &Spec,
+    spec_file: &Path,
+    seed: u64,
+    sim: &Simulated,
+    out_dir: &Path,
+) -> Result<(RunReport, Vec<CallSummary>), Error> {
+    create_dir(out_dir)?;
+    match std::fs::remove_file(out_dir.join(MANIFEST)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::write(out_dir.join(MANIFEST), e));
+        }
+        _ => {}
+    }
+    let runs: Vec<VariantRun<'_>> = sim
+        .variants
+        .iter()
+        .zip(&sim.reports)
+        .map(|(variant, report)| VariantRun { variant, report })
+        .collect();
+    let mut files = calls_tables::write_tables(out_dir, &runs)?;
+    let mut hash = 0xCBF2_9CE4_8422_2325;
+    for f in &files {
+        let p = out_dir.join(f);
+        let bytes = std::fs::read(&p)
+            .map_err(|e| Error::Other(format!("cannot read back {}: {e}", p.display())))?;
+        hash = fnv1a(hash, &bytes);
+    }
+    let summaries: Vec<CallSummary> = sim.reports.iter().map(CallReport::summary).collect();
+    let rows: Vec<(&Variant, &CallSummary)> = sim.variants.iter().zip(&summaries).collect();
+    write_bytes_atomic(
+        &out_dir.join("summary.csv"),
+        calls_tables::summary_csv(&rows).as_bytes(),
+    )?;
+    files.push("summary.csv".into());
+
+    let plots = out_dir.join("plots");
+    let calls = spec.calls.as_ref().expect("a calls run has [calls]");
+    let setup = format!(
+        "N = {}, {} churn",
+        calls.churn.nodes,
+        churn_kind(&calls.churn.model)
+    );
+    let label = |v: &Variant| v.label.clone();
+    files.extend(calls_plots::added_delay_cdf(
+        &plots,
+        &DelayCdf {
+            title: format!("Delay added by relays ({setup})"),
+            series: runs
+                .iter()
+                .map(|r| {
+                    (
+                        label(r.variant),
+                        r.report
+                            .measured()
+                            .filter(|c| c.path.is_some_and(|p| p.relayed()))
+                            .filter_map(|c| c.added_delay_ms())
+                            .collect(),
+                    )
+                })
+                .collect(),
+        },
+    )?);
+    files.extend(calls_plots::path_types(
+        &plots,
+        &PathShares {
+            title: format!("How measured calls connected ({setup})"),
+            rows: sim
+                .variants
+                .iter()
+                .zip(&summaries)
+                .map(|(v, s)| {
+                    let set_up: usize = s.paths.iter().sum();
+                    (
+                        label(v),
+                        [
+                            s.paths[0],
+                            s.paths[1],
+                            s.paths[2],
+                            s.paths[3],
+                            s.calls - set_up,
+                        ],
+                    )
+                })
+                .collect(),
+        },
+    )?);
+    files.extend(calls_plots::bars(
+        &plots,
+        "jain",
+        &Bars {
+            title: format!("Load spreading: Jain's index of relayed bytes ({setup})"),
+            x_desc: "Jain's index over nodes offered as candidates (1 = even)".into(),
+            bars: sim
+                .variants
+                .iter()
+                .zip(&summaries)
+                .map(|(v, s)| (label(v), s.jain))
+                .collect(),
+            decimals: 3,
+        },
+    )?);
+    files.extend(calls_plots::bars(
+        &plots,
+        "spare_p5",
+        &Bars {
+            title: format!("Spare uplink of chosen relays, 5th percentile ({setup})"),
+            x_desc: "spare uplink after admission (kb/s)".into(),
+            bars: sim
+                .variants
+                .iter()
+                .zip(&summaries)
+                .map(|(v, s)| (label(v), s.spare_p5_kbps))
+                .collect(),
+            decimals: 0,
+        },
+    )?);
+
+    let events: u64 = sim.reports.iter().map(|r| r.calls.len() as u64).sum();
+    let sim_time_s = calls
+        .churn
+        .build()
+        .map(|sc| sc.phases().end_s)
+        .unwrap_or(f64::NAN);
+    let manifest = Manifest {
+        peerlab_version: env!("CARGO_PKG_VERSION").to_string(),
+        spec_file: spec_file.display().to_string(),
+        spec: spec.clone(),
+        seed,
+        trace_hash: trace_hash_hex(hash),
+        events,
+        wall_time_s: sim.wall_time_s,
+        events_per_s: events_per_s(events, sim.wall_time_s),
+        sim_time_s,
+        nodes_joined: sim.reports.first().map_or(0, |r| r.nodes.len() as u32),
+        messages_dropped: 0,
+        lookups: 0,
+        puts: 0,
+        files,
+        protocols: Vec::new(),
+    };
+    manifest.write(out_dir)?;
+    Ok((
+        RunReport {
+            manifest,
+            metrics: Vec::new(),
+            out_dir: out_dir.to_path_buf(),
+        },
+        summaries,
+    ))
+}
+
+/// The public nodes' burden in one run (the blog's figures).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Burden {
+    /// Calls placed per node (N).
+    pub calls_per_node: f64,
+    /// Public nodes.
+    pub public_nodes: usize,
+    /// TCP-relayed calls per public node.
+    pub tcp_relayed_per_public: f64,
+    /// Bandwidth per public node (own calls and TCP relaying), in calls:
+    /// bytes over the mean bytes a caller moves in one call it placed.
+    pub bandwidth_calls_per_public: f64,
+}
+
+/// The public nodes' burden, from the node statistics of the whole run.
+pub fn burden(r: &CallReport) -> Burden {
+    let n = r.nodes.len().max(1) as f64;
+    let made: f64 = r.nodes.iter().map(|x| f64::from(x.calls_made)).sum();
+    let own: f64 = r.nodes.iter().map(|x| x.own_bytes as f64).sum();
+    let unit = if made > 0.0 { own / made } else { f64::NAN };
+    let public: Vec<_> = r
+        .nodes
+        .iter()
+        .filter(|x| x.class == Some(NatClass::Open))
+        .collect();
+    let np = public.len().max(1) as f64;
+    Burden {
+        calls_per_node: made / n,
+        public_nodes: public.len(),
+        tcp_relayed_per_public: public.iter().map(|x| f64::from(x.relayed_tcp)).sum::<f64>() / np,
+        bandwidth_calls_per_public: public
+            .iter()
+            .map(|x| (x.own_bytes + x.relayed_tcp_bytes) as f64)
+            .sum::<f64>()
+            / unit
+            / np,
+    }
+}
+
+fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.2}%", 100.0 * x)
+    } else {
+        "n/a".into()
+    }
+}
+
+/// The lines `peerlab run` prints for a calls run.
+pub fn human_summary(
+    spec: &Spec,
+    sim: &Simulated,
+    summaries: &[CallSummary],
+    report: &RunReport,
+) -> String {
+    let mut s = format!("{} (seed {}): calls", spec.run.name, report.manifest.seed);
+    if let Some(c) = &spec.calls {
+        s += &format!(
+            ", {} nodes, {} churn, {} variant(s) on one sample path",
+            c.churn.nodes,
+            churn_kind(&c.churn.model),
+            sim.variants.len()
+        );
+    }
+    s += "\n";
+    for ((v, r), m) in sim.variants.iter().zip(&sim.reports).zip(summaries) {
+        let (lo, hi) = wilson95(m.successes, m.calls);
+        let rate = m.successes as f64 / m.calls.max(1) as f64;
+        let relayed = m.paths[2] + m.paths[3];
+        s += &format!("{}:\n", v.label);
+        s += &format!(
+            "  success      {} ({}/{} measured calls), 95% CI [{}, {}] (Wilson)\n",
+            pct(rate),
+            m.successes,
+            m.calls,
+            pct(lo),
+            pct(hi)
+        );
+        s += &format!(
+            "  paths        direct {}, punched {}, relay-udp {}, relay-tcp {}; failed: user not found {}, no connectivity {}, relay refused {}, relay lost {}; interrupted {}\n",
+            m.paths[0],
+            m.paths[1],
+            m.paths[2],
+            m.paths[3],
+            m.failures[0],
+            m.failures[1],
+            m.failures[2],
+            m.failures[3],
+            m.calls - m.successes - m.failures.iter().sum::<usize>()
+        );
+        if relayed > 0 {
+            s += &format!(
+                "  added delay  mean {:.1} ms, median {:.1} ms, p95 {:.1} ms over {relayed} relayed calls; setup mean {:.0} ms\n",
+                m.added_mean_ms, m.added_p50_ms, m.added_p95_ms, m.setup_mean_ms
+            );
+            s += &format!(
+                "  relays       Jain {:.3}, spare uplink p5 {:.0} kb/s, {:.2} probes/selection, {:.4} interruptions/relayed call\n",
+                m.jain, m.spare_p5_kbps, m.probes_per_selection, m.interruptions_per_relayed_call
+            );
+        }
+        let b = burden(r);
+        s += &format!(
+            "  public nodes {} = {} of nodes, carry {} of relayed bytes\n",
+            b.public_nodes,
+            pct(m.public_population_share),
+            pct(m.public_relay_share)
+        );
+        if b.tcp_relayed_per_public > 0.0 {
+            s += &format!(
+                "  burden       per public node {:.3} TCP-relayed calls = {:.3} × N, bandwidth of {:.3} calls = {:.3} × N (N = {:.3} calls placed per node)\n",
+                b.tcp_relayed_per_public,
+                b.tcp_relayed_per_public / b.calls_per_node,
+                b.bandwidth_calls_per_public,
+                b.bandwidth_calls_per_public / b.calls_per_node,
+                b.calls_per_node
+            );
+        }
+    }
+    s += &format!(
+        "  simulation   {} calls over all variants, {:.2} s wall\n",
+        report.manifest.events, sim.wall_time_s
+    );
+    s += &format!("  trace_hash   {}\n", report.manifest.trace_hash);
+    s += &format!("  results      {}\n", report.out_dir.display());
+    s
+}
+
+/// `peerlab run` for a spec with `[calls]` (its seed already applied).
+pub fn run_command(spec: &Spec, spec_path: &Path, out_dir: &Path) -> Result<RunReport, Error> {
+    let seed = spec.run.seed;
+    let sim = simulate(spec, spec_path, seed)?;
+    let (report, summaries) = write_results(spec, spec_path, seed, &sim, out_dir)?;
+    print!("{}", human_summary(spec, &sim, &summaries, &report));
+    Ok(report)
+}
