@@ -357,7 +357,12 @@ fn spec_errors_name_the_calls_path_before_anything_runs() {
 
 #[test]
 fn calls_specs_round_trip_and_are_listed() {
-    for name in ["relay_strategies", "blog_burden", "relay_redundancy"] {
+    for name in [
+        "relay_strategies",
+        "blog_burden",
+        "blog_nat_rfc4787",
+        "relay_redundancy",
+    ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("specs/{name}.toml"));
         let spec = peerlab_experiments::spec::Spec::load(&path).unwrap();
         let text = spec.to_toml().unwrap();
@@ -463,4 +468,49 @@ fn repeated_strategies_get_distinct_labels() {
             "threshold active k=2",
         ]
     );
+}
+
+/// The blog's NAT table from the two bundled specs: the path shares of the
+/// measured calls against the shares the mix implies. With exact classes
+/// (n_P, n_G, n_B, n_F of n) and uniform callees other than the caller, the
+/// chance that caller and callee fall in classes X and Y is
+/// n_X/n · (n_Y − [X = Y])/(n − 1).
+#[test]
+fn blog_nat_table_under_both_rule_sets() {
+    let n = 10_000.0_f64;
+    // P is the remaining 10%.
+    let (g, b, f) = (0.3 * n, 0.3 * n, 0.3 * n);
+    let pair = |x: f64, y: f64, same: bool| x / n * (y - f64::from(u8::from(same))) / (n - 1.0);
+    // A TCP relay whenever either side is F.
+    let tcp = 1.0 - pair(n - f, n - f, true);
+    // Blog: B–B needs a UDP relay; RFC 4787: so do G–B and B–G.
+    let udp_blog = pair(b, b, true);
+    let udp_rfc = udp_blog + 2.0 * pair(g, b, false);
+    let dir = tempfile::tempdir().unwrap();
+    for (spec, udp) in [("blog_burden", udp_blog), ("blog_nat_rfc4787", udp_rfc)] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("specs/{spec}.toml"));
+        let out = dir.path().join(spec);
+        run(&path, &out);
+        let row = &summary(&out)[0];
+        let num = |k: &str| row[k].parse::<f64>().unwrap();
+        let calls = num("calls");
+        let shares = (
+            (num("path_direct") + num("path_punched")) / calls,
+            num("path_relay_udp") / calls,
+            num("path_relay_tcp") / calls,
+        );
+        let want = (1.0 - udp - tcp, udp, tcp);
+        println!(
+            "{spec}: end to end {:.2}% (analytic {:.2}%), UDP relay {:.2}% ({:.2}%), TCP relay {:.2}% ({:.2}%)",
+            100.0 * shares.0,
+            100.0 * want.0,
+            100.0 * shares.1,
+            100.0 * want.1,
+            100.0 * shares.2,
+            100.0 * want.2
+        );
+        for (got, want) in [(shares.0, want.0), (shares.1, want.1), (shares.2, want.2)] {
+            assert!((got - want).abs() < 0.01, "{spec}: {got} vs {want}");
+        }
+    }
 }
