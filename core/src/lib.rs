@@ -11,6 +11,9 @@
 //! [`chord::Chord`]. Both store values the same way (multi-valued keys with a
 //! TTL) and route each lookup iteratively or recursively, as the request
 //! asks ([`protocol::RoutingMode`]; shared recursive pieces in [`recursive`]).
+//! Users register under their address of record through [`registration`]:
+//! SIP REGISTER semantics (refresh, expiry, several devices, removal on
+//! leave) over the DHTs' multi-valued keys.
 
 pub mod addr;
 pub mod chord;
@@ -22,6 +25,7 @@ pub mod outbox;
 pub mod protocol;
 pub(crate) mod publisher;
 pub mod recursive;
+pub mod registration;
 pub mod relay;
 pub mod rng;
 mod rpc;
