@@ -12,8 +12,9 @@
 //! - **Lifetime.** A [`Registrar`] (one per device) registers with
 //!   [`Command::Put`] whose TTL is the expiry `e`, and stamps the record with
 //!   an absolute `expires_at = now + e`. It refreshes every `t <= e`: a new
-//!   record is put *before* the previous one is removed, so a reader never
-//!   sees the device vanish mid-refresh. On graceful leave it removes its
+//!   record is put, and the previous one is removed only once the put is
+//!   acknowledged by a replica, so a reader never sees the device vanish
+//!   mid-refresh and a failed put is retried. On graceful leave it removes its
 //!   records ([`Command::Remove`]). If the device crashes, nobody refreshes
 //!   and every copy expires; a reader drops a record whose `expires_at` has
 //!   passed even before the stores do.
@@ -317,10 +318,27 @@ struct Binding {
     key: NodeId,
     record: ContactRecord,
     next_refresh: Instant,
+    /// The put of `record` has not been acknowledged yet.
+    unconfirmed: bool,
+    /// Retries of that put so far.
+    retries: u32,
+    /// Earlier records still in the DHT, removed once `record` is stored.
+    superseded: Vec<ContactRecord>,
 }
+
+/// How often a put that reached no replica is retried at once before the
+/// registrar waits for the next refresh.
+pub const MAX_PUT_RETRIES: u32 = 3;
 
 /// One device's registrations: turns register, refresh and unregister into
 /// DHT commands. See the module docs.
+///
+/// A refresh is *put, confirm, then remove*: [`Registrar::register`] returns
+/// only the put of the new record; when the driver reports its
+/// [`crate::Event::StoreDone`] through [`Registrar::put_done`], the registrar
+/// returns the removal of the record it replaces, or, if the put reached no
+/// replica, the same put again (at most [`MAX_PUT_RETRIES`] times). So a
+/// failed refresh never takes the device's last stored record with it.
 #[derive(Clone, Debug)]
 pub struct Registrar {
     cfg: RegistrarConfig,
@@ -328,6 +346,21 @@ pub struct Registrar {
     seq: u32,
     /// By normalized AoR.
     bindings: BTreeMap<String, Binding>,
+}
+
+fn put(key: NodeId, r: &ContactRecord, ttl_secs: u32) -> Command {
+    Command::Put {
+        key,
+        value: r.encode(),
+        ttl_secs,
+    }
+}
+
+fn remove(key: NodeId, r: &ContactRecord) -> Command {
+    Command::Remove {
+        key,
+        value: r.encode(),
+    }
 }
 
 impl Registrar {
@@ -347,30 +380,57 @@ impl Registrar {
         &self.cfg
     }
 
-    /// Registers (or re-registers) the device under `aor` at `now`: a put of
-    /// a fresh record with TTL `expires_s`, then the removal of the record it
-    /// replaces, if any.
+    /// Registers (or re-registers) the device under `aor` at `now`: the put
+    /// of a fresh record with TTL `expires_s`. The record it replaces is
+    /// removed once [`Registrar::put_done`] confirms the put.
     pub fn register(&mut self, now: Instant, aor: &str) -> Result<Vec<Command>, AorError> {
         let name = normalize_aor(aor)?;
         let key = self.cfg.hash.hash(name.as_bytes());
         let record = self.next_record(now);
-        let mut cmds = vec![Command::Put {
-            key,
-            value: record.encode(),
-            ttl_secs: self.cfg.expires_s,
-        }];
-        let binding = Binding {
+        let next_refresh = now + Duration::from_secs(u64::from(self.cfg.refresh_s));
+        let b = self.bindings.entry(name).or_insert_with(|| Binding {
             key,
             record,
-            next_refresh: now + Duration::from_secs(u64::from(self.cfg.refresh_s)),
-        };
-        if let Some(old) = self.bindings.insert(name, binding) {
-            cmds.push(Command::Remove {
-                key: old.key,
-                value: old.record.encode(),
-            });
+            next_refresh,
+            unconfirmed: true,
+            retries: 0,
+            superseded: Vec::new(),
+        });
+        if b.record != record {
+            let old = std::mem::replace(&mut b.record, record);
+            b.superseded.push(old);
+            b.next_refresh = next_refresh;
+            b.unconfirmed = true;
+            b.retries = 0;
         }
-        Ok(cmds)
+        Ok(vec![put(key, &record, self.cfg.expires_s)])
+    }
+
+    /// The driver saw the put under `key` finish with `replicas`
+    /// acknowledgements: returns the removals of the records it replaces, or
+    /// a retry of the put if no replica took it. Nothing if no put under
+    /// `key` is waiting.
+    pub fn put_done(&mut self, key: NodeId, replicas: u32) -> Vec<Command> {
+        let ttl = self.cfg.expires_s;
+        let Some(b) = self
+            .bindings
+            .values_mut()
+            .find(|b| b.key == key && b.unconfirmed)
+        else {
+            return Vec::new();
+        };
+        if replicas == 0 && b.retries < MAX_PUT_RETRIES {
+            b.retries += 1;
+            return vec![put(key, &b.record, ttl)];
+        }
+        b.unconfirmed = false;
+        if replicas == 0 {
+            return Vec::new(); // keep the old records until the next refresh
+        }
+        std::mem::take(&mut b.superseded)
+            .iter()
+            .map(|r| remove(key, r))
+            .collect()
     }
 
     fn next_record(&mut self, now: Instant) -> ContactRecord {
@@ -414,13 +474,23 @@ impl Registrar {
         self.bindings.get(&name).map(|b| b.record)
     }
 
-    /// Removes the registration under `aor` (nothing if there is none).
-    pub fn unregister(&mut self, aor: &str) -> Result<Option<Command>, AorError> {
+    /// Removes the registration under `aor`, older records still awaiting
+    /// removal included (nothing if there is none).
+    pub fn unregister(&mut self, aor: &str) -> Result<Vec<Command>, AorError> {
         let name = normalize_aor(aor)?;
-        Ok(self.bindings.remove(&name).map(|b| Command::Remove {
-            key: b.key,
-            value: b.record.encode(),
-        }))
+        Ok(self
+            .bindings
+            .remove(&name)
+            .map(Self::removals)
+            .unwrap_or_default())
+    }
+
+    fn removals(b: Binding) -> Vec<Command> {
+        b.superseded
+            .iter()
+            .chain([&b.record])
+            .map(|r| remove(b.key, r))
+            .collect()
     }
 
     /// Graceful leave: removes every registration, in AoR order. Issue these
@@ -428,10 +498,7 @@ impl Registrar {
     pub fn unregister_all(&mut self) -> Vec<Command> {
         std::mem::take(&mut self.bindings)
             .into_values()
-            .map(|b| Command::Remove {
-                key: b.key,
-                value: b.record.encode(),
-            })
+            .flat_map(Self::removals)
             .collect()
     }
 }
@@ -541,7 +608,7 @@ mod tests {
     }
 
     #[test]
-    fn register_refresh_and_unregister_become_put_then_remove() {
+    fn register_refresh_and_unregister_become_put_confirm_remove() {
         let mut r = Registrar::new(cfg(), device(7)).unwrap();
         let t0 = Instant::from_secs(100);
         let key = aor_key(HashAlg::Sha1, "alice@example.com").unwrap();
@@ -559,30 +626,57 @@ mod tests {
         assert_eq!(*k, key);
         let rec1 = ContactRecord::decode(v1).unwrap();
         assert_eq!(rec1.expires_at, Instant::from_secs(1300));
+        assert!(r.put_done(key, 5).is_empty(), "nothing to replace");
+        assert!(r.put_done(key, 5).is_empty(), "nothing waiting");
         assert_eq!(r.poll_timeout(), Some(Instant::from_secs(700)));
         assert!(r.handle_timeout(Instant::from_secs(699)).is_empty());
         let cmds = r.handle_timeout(Instant::from_secs(700));
-        let [
-            Command::Put { value: v2, .. },
-            Command::Remove { value: old, .. },
-        ] = &cmds[..]
-        else {
-            panic!("expected put then remove, got {cmds:?}");
+        let [Command::Put { value: v2, .. }] = &cmds[..] else {
+            panic!("expected one put, got {cmds:?}");
         };
-        assert_eq!(old, v1, "the refresh removes the record it replaces");
         let rec2 = ContactRecord::decode(v2).unwrap();
         assert_eq!((rec2.seq, rec2.expires_at), (2, Instant::from_secs(1900)));
-        assert_eq!(r.current("alice@example.com"), Some(rec2));
-        let cmds = r.unregister_all();
+        // A put that reached no replica is retried, the old record kept.
+        for _ in 0..MAX_PUT_RETRIES {
+            assert_eq!(
+                r.put_done(key, 0),
+                vec![Command::Put {
+                    key,
+                    value: v2.clone(),
+                    ttl_secs: 1200
+                }]
+            );
+        }
+        assert!(r.put_done(key, 0).is_empty(), "retries exhausted");
+        assert!(r.put_done(key, 3).is_empty(), "no longer waiting");
+        let cmds = r.handle_timeout(Instant::from_secs(1300));
+        let [Command::Put { value: v3, .. }] = &cmds[..] else {
+            panic!("expected one put, got {cmds:?}");
+        };
+        // Confirmed: both older records go.
         assert_eq!(
-            cmds,
+            r.put_done(key, 3),
+            vec![
+                Command::Remove {
+                    key,
+                    value: v1.clone()
+                },
+                Command::Remove {
+                    key,
+                    value: v2.clone()
+                }
+            ]
+        );
+        assert_eq!(r.current("alice@example.com").unwrap().seq, 3);
+        assert_eq!(
+            r.unregister_all(),
             vec![Command::Remove {
                 key,
-                value: v2.clone()
+                value: v3.clone()
             }]
         );
         assert_eq!(r.poll_timeout(), None);
-        assert_eq!(r.unregister("alice@example.com").unwrap(), None);
+        assert_eq!(r.unregister("alice@example.com").unwrap(), vec![]);
     }
 
     #[test]
