@@ -7,13 +7,14 @@
 //! seeded [`rng::NodeRng`]. Nothing iterates a hash map, so a run depends only
 //! on its inputs. `core/tests/sans_io_rule.rs` and `core/clippy.toml` enforce this.
 //!
+//! Users register under their address of record through [`registration`]:
+//! SIP REGISTER semantics (refresh, expiry, several devices, removal on
+//! leave) over the DHTs' multi-valued keys.
+//!
 //! Two DHTs implement the same interface: [`kademlia::Kademlia`] and
 //! [`chord::Chord`]. Both store values the same way (multi-valued keys with a
 //! TTL) and route each lookup iteratively or recursively, as the request
 //! asks ([`protocol::RoutingMode`]; shared recursive pieces in [`recursive`]).
-//! Users register under their address of record through [`registration`]:
-//! SIP REGISTER semantics (refresh, expiry, several devices, removal on
-//! leave) over the DHTs' multi-valued keys.
 
 pub mod addr;
 pub mod chord;
