@@ -21,16 +21,22 @@
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod combine;
 pub mod error;
+pub mod grid;
 pub mod manifest;
+pub mod merge;
 pub mod node_cmd;
 pub mod output;
 pub mod plot;
 pub mod progress;
+pub mod record;
 pub mod run;
+pub mod shard;
 mod simapi;
 pub mod spec;
 pub mod summary;
+pub mod sweep;
 pub mod tables;
 
 pub use error::Error;

@@ -205,6 +205,35 @@ fn setup(spec: &Spec, protocol: DhtProtocol, nodes: u64) -> String {
     s
 }
 
+/// Writes the tables and `summary.csv` of a simulated run into `out_dir`
+/// (which must exist): the data a sweep keeps for each run. Returns the
+/// files written, relative to `out_dir`, and the rows of `summary.csv`.
+pub fn write_data(
+    sims: &[Simulated],
+    out_dir: &Path,
+) -> Result<(Vec<String>, Vec<MetricRow>), Error> {
+    let labelled: Vec<Labelled<'_>> = sims
+        .iter()
+        .map(|s| Labelled {
+            protocol: s.protocol.name(),
+            output: &s.output,
+        })
+        .collect();
+    let mut files: Vec<String> = tables::TABLES.iter().map(|s| s.to_string()).collect();
+    tables::write_tables(out_dir, &labelled)?;
+
+    let metrics: Vec<MetricRow> = sims
+        .iter()
+        .flat_map(|s| summary::metrics(s.protocol.name(), &s.output))
+        .collect();
+    write_bytes_atomic(&out_dir.join(SUMMARY), summary::to_csv(&metrics).as_bytes())?;
+    files.push(SUMMARY.into());
+    Ok((files, metrics))
+}
+
+/// File name of the summary table in a result directory.
+pub const SUMMARY: &str = "summary.csv";
+
 /// Writes every result file of a simulated run into `out_dir` (created if
 /// needed), the manifest last. `sims` has one entry per protocol, in the
 /// spec's order.
@@ -227,25 +256,7 @@ pub fn write_results(
         }
         _ => {}
     }
-    let labelled: Vec<Labelled<'_>> = sims
-        .iter()
-        .map(|s| Labelled {
-            protocol: s.protocol.name(),
-            output: &s.output,
-        })
-        .collect();
-    let mut files: Vec<String> = tables::TABLES.iter().map(|s| s.to_string()).collect();
-    tables::write_tables(out_dir, &labelled)?;
-
-    let metrics: Vec<MetricRow> = sims
-        .iter()
-        .flat_map(|s| summary::metrics(s.protocol.name(), &s.output))
-        .collect();
-    write_bytes_atomic(
-        &out_dir.join("summary.csv"),
-        summary::to_csv(&metrics).as_bytes(),
-    )?;
-    files.push("summary.csv".into());
+    let (mut files, metrics) = write_data(sims, out_dir)?;
 
     let plots = out_dir.join("plots");
     let names = if sims.len() == 1 {
@@ -339,29 +350,8 @@ pub fn write_results(
         }
     }
 
-    let protocols: Vec<ProtocolManifest> = sims
-        .iter()
-        .map(|s| {
-            let out = &s.output;
-            ProtocolManifest {
-                protocol: s.protocol.name().into(),
-                trace_hash: trace_hash_hex(out.trace_hash),
-                events: out.events,
-                wall_time_s: s.wall_time_s,
-                events_per_s: events_per_s(out.events, s.wall_time_s),
-                sim_time_s: out.sim_time_s,
-                nodes_joined: out.joined,
-                messages_dropped: out.dropped,
-                lookups: out.lookups.len() as u64,
-                puts: out.puts.len() as u64,
-            }
-        })
-        .collect();
-    let trace_hash = if sims.len() == 1 {
-        first.output.trace_hash
-    } else {
-        combine_trace_hashes(&sims.iter().map(|s| s.output.trace_hash).collect::<Vec<_>>())
-    };
+    let protocols = protocol_manifests(sims);
+    let trace_hash = run_trace_hash(sims);
     let events: u64 = protocols.iter().map(|p| p.events).sum();
     let wall_time_s: f64 = protocols.iter().map(|p| p.wall_time_s).sum();
     let manifest = Manifest {
@@ -380,6 +370,7 @@ pub fn write_results(
         puts: protocols.iter().map(|p| p.puts).sum(),
         files,
         protocols,
+        sweep: None,
     };
     manifest.write(out_dir)?;
     Ok(RunReport {
@@ -387,6 +378,36 @@ pub fn write_results(
         metrics,
         out_dir: out_dir.to_path_buf(),
     })
+}
+
+/// What each protocol's simulation reported, for a manifest.
+pub fn protocol_manifests(sims: &[Simulated]) -> Vec<ProtocolManifest> {
+    sims.iter()
+        .map(|s| {
+            let out = &s.output;
+            ProtocolManifest {
+                protocol: s.protocol.name().into(),
+                trace_hash: trace_hash_hex(out.trace_hash),
+                events: out.events,
+                wall_time_s: s.wall_time_s,
+                events_per_s: events_per_s(out.events, s.wall_time_s),
+                sim_time_s: out.sim_time_s,
+                nodes_joined: out.joined,
+                messages_dropped: out.dropped,
+                lookups: out.lookups.len() as u64,
+                puts: out.puts.len() as u64,
+            }
+        })
+        .collect()
+}
+
+/// The trace hash of a run: its protocol's, or the protocols' combined in
+/// order.
+pub fn run_trace_hash(sims: &[Simulated]) -> u64 {
+    match sims {
+        [one] => one.output.trace_hash,
+        many => combine_trace_hashes(&many.iter().map(|s| s.output.trace_hash).collect::<Vec<_>>()),
+    }
 }
 
 /// Events per wall-clock second (0 for an instantaneous run).
@@ -407,6 +428,16 @@ pub fn run_command(
     seed: Option<u64>,
 ) -> Result<RunReport, Error> {
     let mut spec = Spec::load(spec_path)?;
+    if spec.sweep.is_some() {
+        return Err(Error::SpecUnsupported {
+            file: spec_path.to_path_buf(),
+            path_in_spec: "sweep".into(),
+            reason: format!(
+                "`peerlab run` runs one spec; run the grid with `peerlab sweep {} --out DIR`",
+                spec_path.display()
+            ),
+        });
+    }
     if let Some(seed) = seed {
         spec.run.seed = seed;
     }

@@ -31,12 +31,16 @@
 //! trace path in `[churn.model]` is resolved against the spec file's
 //! directory.
 //!
+//! A `[sweep]` table (see [`crate::grid`]) turns the spec into a grid of
+//! runs for `peerlab sweep`; its paths and values are checked here too.
+//!
 //! Every table and field is optional and defaults as documented on its type;
 //! unknown fields are errors. Errors name the spec file and the dotted path of
 //! the field (`network.nodes`), found from the parser's span when serde's own
 //! message does not say it.
 
 use crate::error::Error;
+use crate::grid::{Grid, SweepSection};
 use crate::simapi::{
     ChordConfig, ChurnError, ChurnModel, ChurnSpec, InvalidConfig, InvalidParam, NetworkConfig,
     RoutingMode, SimOptions, StaticWorkload, WorkloadSpec,
@@ -72,6 +76,10 @@ pub struct Spec {
     pub churn_workload: Option<WorkloadSpec>,
     /// Options of the simulator itself.
     pub sim: SimOptions,
+    /// `[sweep]`: a grid over parameter paths, with replications (see
+    /// [`crate::grid`]). Run by `peerlab sweep`; `peerlab run` refuses it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepSection>,
 }
 
 /// `[run]`: what the run is called and its base seed.
@@ -593,6 +601,10 @@ impl Spec {
         }
         spec.resolve(path.parent().unwrap_or(Path::new("")));
         spec.validate(path)?;
+        if spec.sweep.is_some() {
+            // Every path, value and grid point, before anything runs.
+            Grid::new(&spec, path)?;
+        }
         Ok(spec)
     }
 
