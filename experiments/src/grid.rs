@@ -330,8 +330,13 @@ impl Grid {
                     ));
                 }
                 let mut value = base_value.clone();
-                set_path(&mut value, &axis.path, v.clone())
-                    .map_err(|why| value_error(&axis.path, show_value(v), why))?;
+                set_path(&mut value, &axis.path, v.clone()).map_err(|why| {
+                    value_error(
+                        &axis.path,
+                        show_value(&toml::Value::Array(axis.values.clone())),
+                        why,
+                    )
+                })?;
                 point_spec(value, base_seed, &[&axis.path], file, &spec_dir).map_err(
                     |e| match e {
                         PointError::Type(msg) => value_error(&axis.path, show_value(v), msg),
@@ -621,14 +626,14 @@ mod tests {
     fn errors_name_the_path_the_value_and_what_is_allowed() {
         let m = grid("[sweep]\n\"dht.kademlia.kk\" = [4, 8]\n").unwrap_err();
         assert!(
-            m.contains("dht.kademlia.kk = 4")
+            m.contains("dht.kademlia.kk = [4, 8]")
                 && m.contains("`dht.kademlia` has: ")
                 && m.contains("alpha"),
             "{m}"
         );
         let m = grid("[sweep]\n\"dht.pastry.leaf_set\" = [8]\n").unwrap_err();
         assert!(
-            m.contains("dht.pastry.leaf_set = 8") && m.contains("chord, kademlia"),
+            m.contains("dht.pastry.leaf_set = [8]") && m.contains("chord, kademlia"),
             "{m}"
         );
         let m = grid("[sweep]\n\"dht.kademlia.k.x\" = [8]\n").unwrap_err();

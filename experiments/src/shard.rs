@@ -72,13 +72,13 @@ impl Shard {
             (None, None) => return Ok(None),
             (Some(_), None) => {
                 return Err(Error::Other(format!(
-                    "{SLURM_TASK_ID} is set but {SLURM_TASK_COUNT} is not; \
+                    "{SLURM_TASK_ID} is set but {SLURM_TASK_COUNT} is not set; \
                      set both (a Slurm job array does), or pass --shard I/N"
                 )));
             }
             (None, Some(_)) => {
                 return Err(Error::Other(format!(
-                    "{SLURM_TASK_COUNT} is set but {SLURM_TASK_ID} is not; \
+                    "{SLURM_TASK_COUNT} is set but {SLURM_TASK_ID} is not set; \
                      set both (a Slurm job array does), or pass --shard I/N"
                 )));
             }
