@@ -10,6 +10,7 @@
 //! peerlab node ctl --control ADDR put KEY VALUE [--ttl S] | get KEY | remove KEY VALUE
 //!                                 | lookup KEY | routes | stats | leave
 //! peerlab bench [--nodes 10000,100000] [--lookups N] [--seed N] [--json]
+//! peerlab bench --sweep [--nodes N] [--lookups N] [--runs 8] [--threads 1,2]
 //! ```
 //!
 //! Argument errors are reported by clap (naming the argument, exit code 2);

@@ -19,6 +19,7 @@
 //! [`cli`] is the command line; `main.rs` only calls [`cli::main`].
 
 pub mod bench;
+pub mod bench_sweep;
 pub mod catalog;
 pub mod cli;
 pub mod combine;
