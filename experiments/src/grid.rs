@@ -39,7 +39,7 @@ use crate::spec::Spec;
 use peerlab_core::rng::derive_seed;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The key of `[sweep]` that is not a parameter path.
 pub const REPLICATIONS: &str = "replications";
@@ -481,7 +481,7 @@ fn point_spec(
     base_seed: u64,
     swept: &[&str],
     file: &Path,
-    spec_dir: &PathBuf,
+    spec_dir: &Path,
 ) -> Result<Spec, PointError> {
     let mut spec: Spec = value
         .try_into()

@@ -7,7 +7,9 @@
 //! `run.json` ([`crate::record`]) atomically and last. A re-invoked sweep
 //! keeps every run whose `run.json` exists and matches (same point spec and
 //! seed), reruns the others from scratch, and says how many it skipped; a
-//! `run.json` from another spec is an error, never silently mixed in. When
+//! `run.json` from another spec is an error, never silently mixed in. The
+//! grid itself may change between invocations (raising `replications`
+//! keeps every finished run), since each run is checked on its own. When
 //! the runs of this invocation's shard are done, [`crate::combine`] writes
 //! the combined tables, `summary.csv` and `manifest.json` (last).
 
@@ -54,7 +56,8 @@ pub struct SweepReport {
     pub rows: Vec<PointRow>,
 }
 
-/// Checks that `dir` holds nothing but an earlier invocation of this sweep.
+/// Checks that `dir` holds nothing but an earlier invocation of a sweep of
+/// this spec (its `[sweep]` aside).
 fn check_directory(dir: &Path, spec: &Spec) -> Result<(), Error> {
     if !dir.join(MANIFEST).is_file() {
         return Ok(());
@@ -66,7 +69,12 @@ fn check_directory(dir: &Path, spec: &Spec) -> Result<(), Error> {
             dir.display()
         )));
     }
-    if let Some(diff) = spec_difference(&m.spec, spec) {
+    // The grid may change (more replications, say): each finished run is
+    // then checked against its new point on its own.
+    let (mut before, mut now) = (m.spec.clone(), spec.clone());
+    before.sweep = None;
+    now.sweep = None;
+    if let Some(diff) = spec_difference(&before, &now) {
         return Err(Error::Other(format!(
             "{} holds a sweep of another spec ({diff}); choose another --out, or delete it",
             dir.display()

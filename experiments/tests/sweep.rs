@@ -479,6 +479,35 @@ fn a_killed_sweep_resumes_without_redoing_finished_runs() {
         "{text}"
     );
     assert_same_results(&whole, &killed);
+
+    // More replications keep every finished run; another parameter value
+    // where a finished run was is refused, naming the parameter.
+    let more = write_spec(
+        d,
+        "more.toml",
+        &MANY.replace("replications = 8", "replications = 9"),
+    );
+    let text = sweep(&more, &killed, &[]);
+    assert!(
+        text.contains("skipping 16 already finished, running 2"),
+        "{text}"
+    );
+    let other = write_spec(d, "other.toml", &MANY.replace("[1, 3]", "[2, 3]"));
+    let o = peerlab(
+        &[
+            "sweep",
+            other.to_str().unwrap(),
+            "--out",
+            killed.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let err = expect_failure(&o);
+    assert!(
+        err.contains("p000-r00 was run with another spec")
+            && err.contains("`dht.kademlia.alpha`: 1 vs 2"),
+        "{err}"
+    );
 }
 
 fn sweep_error(dir: &Path, text: &str) -> String {
