@@ -202,19 +202,22 @@ pub fn run_sweep(
     }
     let skipped = records.len();
     let total = grid.points.len() * grid.replications as usize;
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let mut head = format!(
-        "{}: {total} runs ({} points × {} replications)",
+        "{}: {} ({} × {})",
         spec.run.name,
-        grid.points.len(),
-        grid.replications
+        plural(total, "run"),
+        plural(grid.points.len(), "point"),
+        plural(grid.replications as usize, "replication")
     );
     if let Some(s) = opts.shard {
-        head += &format!(", shard {s}: {} runs", keys.len());
+        head += &format!(", shard {s}: {}", plural(keys.len(), "run"));
     }
     say(&format!(
-        "{head}; skipping {skipped} already finished, running {} on {} threads",
+        "{head}; skipping {skipped} already finished, running {} on {} thread{}",
         todo.len(),
-        opts.threads
+        opts.threads,
+        if opts.threads == 1 { "" } else { "s" }
     ));
 
     let pool = rayon::ThreadPoolBuilder::new()
