@@ -8,6 +8,9 @@
 //! settles, then the lookups run; no puts. Above 20,000 nodes the brute-force
 //! oracle is off (`no_oracle`), so success is not judged there.
 //!
+//! `peerlab bench --sweep` measures sweep parallelism instead
+//! ([`crate::bench_sweep`]).
+//!
 //! This is a benchmark command, not a test: its figures depend on the machine.
 
 use crate::error::Error;
@@ -50,6 +53,16 @@ pub struct BenchArgs {
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Measure sweep parallelism instead: `--runs` equal replications of
+    /// the scenario at the first `--nodes` size, once per `--threads` count.
+    #[arg(long)]
+    pub sweep: bool,
+    /// With `--sweep`: runs in the sweep.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub runs: u32,
+    /// With `--sweep`: thread counts to compare, comma-separated.
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_values_t = [1usize, 2])]
+    pub threads: Vec<usize>,
 }
 
 /// Arguments of the hidden `bench-child` subcommand (one size).
@@ -208,6 +221,9 @@ fn table_row(r: &BenchResult) -> String {
 
 /// `peerlab bench`: measures every size, printing a table (or JSON).
 pub fn run(args: BenchArgs) -> Result<(), Error> {
+    if args.sweep {
+        return crate::bench_sweep::run(&args);
+    }
     if let Some(n) = args.nodes.iter().find(|&&n| n < 2) {
         return Err(Error::Bench(format!(
             "--nodes: {n} is too small; every size must be at least 2"

@@ -228,6 +228,7 @@ pub fn write_results(
         puts: 0,
         files,
         protocols: Vec::new(),
+        sweep: None,
     };
     manifest.write(out_dir)?;
     Ok((

@@ -75,6 +75,17 @@ fn runs(spec: &Spec) -> String {
     let names: Vec<&str> = spec.protocols().iter().map(|p| p.name()).collect();
     s += &format!(", {}", names.join(" vs "));
     s += &format!(", {} routing", spec.routing_resolved());
+    if let Some(sweep) = &spec.sweep {
+        let points: usize = sweep.axes.iter().map(|a| a.values.len()).product();
+        let paths: Vec<&str> = sweep.axes.iter().map(|a| a.path.as_str()).collect();
+        s += &format!(
+            "; sweep of {points} points × {} replications",
+            sweep.replications
+        );
+        if !paths.is_empty() {
+            s += &format!(" over {}", paths.join(", "));
+        }
+    }
     s
 }
 
@@ -170,6 +181,18 @@ mod tests {
         assert!(
             runs.contains("chord iterative, kademlia parallel-iterative routing"),
             "{runs}"
+        );
+        std::fs::write(
+            &p,
+            "# A sweep.\n[sweep]\nreplications = 2\n\"dht.kademlia.k\" = [4, 8]\n\"network.nodes\" = [10, 20, 30]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            describe(&p).unwrap().runs.as_deref(),
+            Ok(
+                "1000 nodes, static, kademlia, parallel-iterative routing; sweep of 6 points × 2 \
+                replications over dht.kademlia.k, network.nodes"
+            )
         );
         std::fs::write(&p, "# Broken.\n[network]\nnodes = 0\n").unwrap();
         let e = describe(&p).unwrap();

@@ -3,6 +3,8 @@
 //! ```text
 //! peerlab run SPEC.toml --out DIR [--seed N]
 //! peerlab plot DIR
+//! peerlab sweep SPEC.toml --out DIR [--threads N] [--shard I/N] [--seed N]
+//! peerlab merge DIR... --out DIR
 //! peerlab spec show SPEC.toml
 //! peerlab spec list [DIR]
 //! peerlab node run --listen ADDR [--control ADDR] [--bootstrap ADDR]... [--seed N] [--spec SPEC]
@@ -11,6 +13,7 @@
 //! peerlab node ctl --control ADDR put KEY VALUE [--ttl S] | get KEY | remove KEY VALUE
 //!                                 | lookup KEY | routes | stats | leave
 //! peerlab bench [--nodes 10000,100000] [--lookups N] [--seed N] [--json]
+//! peerlab bench --sweep [--nodes N] [--lookups N] [--runs 8] [--threads 1,2]
 //! ```
 //!
 //! Argument errors are reported by clap (naming the argument, exit code 2);
@@ -20,6 +23,7 @@
 use crate::bench::{self, BenchArgs, BenchChildArgs};
 use crate::error::Error;
 use crate::node_cmd::{self, NodeCtlArgs, NodeRunArgs};
+use crate::shard::Shard;
 use crate::spec::Spec;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,6 +59,37 @@ pub enum Command {
         /// The result directory (written by `peerlab run`).
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+    },
+    /// Run every grid point and replication of a spec's `[sweep]`, in
+    /// parallel; finished runs are kept, so re-invoking resumes.
+    Sweep {
+        /// The experiment spec (TOML), usually with a `[sweep]` table.
+        #[arg(value_name = "SPEC.toml")]
+        spec: PathBuf,
+        /// The result directory (created if needed; re-invoke with the same
+        /// one to resume).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Worker threads [default: the number of CPUs].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
+        /// Run only shard I of N (from 0): the runs whose index mod N is I.
+        /// Without it, SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT choose the
+        /// shard when set.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<Shard>,
+        /// Base seed, overriding the spec's `run.seed`.
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        seed: Option<u64>,
+    },
+    /// Combine the result directories of a sweep's shards into one.
+    Merge {
+        /// The shards' result directories.
+        #[arg(value_name = "DIR", required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
+        /// The merged result directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Inspect experiment specs.
     Spec {
@@ -110,6 +145,15 @@ pub fn execute(cli: Cli) -> Result<(), Error> {
             println!("{} files written into {}", files.len(), dir.display());
             Ok(())
         }
+        Command::Sweep {
+            spec,
+            out,
+            threads,
+            shard,
+            seed,
+        } => crate::sweep::sweep_command(&spec, &out, seed, threads.map(usize::from), shard)
+            .map(|_| ()),
+        Command::Merge { dirs, out } => crate::merge::merge_command(&dirs, &out).map(|_| ()),
         Command::Spec {
             command: SpecCommand::Show { spec },
         } => {
@@ -195,6 +239,35 @@ mod tests {
         assert!(
             matches!(c.command, Command::Plot { dir } if dir == std::path::Path::new("results/q"))
         );
+        let c = Cli::try_parse_from([
+            "peerlab",
+            "sweep",
+            "s.toml",
+            "--out",
+            "d",
+            "--threads",
+            "2",
+            "--shard",
+            "1/3",
+        ])
+        .unwrap();
+        match c.command {
+            Command::Sweep { threads, shard, .. } => {
+                assert_eq!(threads, Some(2));
+                assert_eq!(shard, Some(Shard { index: 1, count: 3 }));
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from(["peerlab", "merge", "a", "b", "--out", "m"]).unwrap();
+        assert!(matches!(c.command, Command::Merge { ref dirs, .. } if dirs.len() == 2));
+        for bad in [
+            vec!["peerlab", "sweep", "s.toml", "--out", "d", "--shard", "3/3"],
+            vec!["peerlab", "sweep", "s.toml", "--out", "d", "--threads", "0"],
+            vec!["peerlab", "merge", "--out", "m"],
+        ] {
+            let e = Cli::try_parse_from(&bad).unwrap_err();
+            assert_ne!(e.exit_code(), 0, "{bad:?}");
+        }
         let c = Cli::try_parse_from(["peerlab", "spec", "list"]).unwrap();
         assert!(matches!(
             c.command,

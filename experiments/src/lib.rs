@@ -26,26 +26,33 @@
 //! [`cli`] is the command line; `main.rs` only calls [`cli::main`].
 
 pub mod bench;
+pub mod bench_sweep;
 pub mod calls_plots;
 pub mod calls_run;
 pub mod calls_spec;
 pub mod calls_tables;
 pub mod catalog;
 pub mod cli;
+pub mod combine;
 pub mod error;
 pub mod figures;
 pub mod graph_out;
+pub mod grid;
 pub mod manifest;
+pub mod merge;
 pub mod node_cmd;
 pub mod output;
 pub mod plot;
 pub mod progress;
+pub mod record;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod shard;
 mod simapi;
 pub mod spec;
 pub mod summary;
+pub mod sweep;
 pub mod tables;
 
 pub use error::Error;

@@ -54,6 +54,50 @@ pub struct Manifest {
     /// One entry per simulated protocol, in the spec's order.
     #[serde(default)]
     pub protocols: Vec<ProtocolManifest>,
+    /// Present for the result directory of a sweep (`peerlab sweep` or
+    /// `peerlab merge`): the grid, the shard and every run in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepManifest>,
+}
+
+/// The sweep part of a sweep's manifest.
+///
+/// In a sweep's manifest the top-level figures are totals over its runs
+/// (`sim_time_s` the longest), `seed` is the base seed, `trace_hash`
+/// combines the runs' trace hashes in run order, and `protocols` has one
+/// entry per protocol with totals over the runs and their trace hashes
+/// combined in run order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepManifest {
+    /// Grid points of the whole sweep.
+    pub points: usize,
+    /// Replications per point.
+    pub replications: u32,
+    /// Runs of the whole sweep (`points · replications`).
+    pub runs_total: usize,
+    /// The shard this directory holds (`I/N`), or none for every run.
+    pub shard: Option<String>,
+    /// Threads the last invocation ran with (none for `peerlab merge`).
+    pub threads: Option<usize>,
+    /// Runs the last invocation found finished and skipped.
+    pub runs_skipped: usize,
+    /// Wall-clock seconds of the last invocation, combining included.
+    pub elapsed_s: f64,
+    /// Every run in this directory, in run order.
+    pub runs: Vec<SweepRun>,
+}
+
+/// One run of a sweep, as its manifest lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepRun {
+    /// `p{point:03}-r{replication:02}`.
+    pub run_id: String,
+    /// The simulator seed.
+    pub seed: u64,
+    /// The run's trace hash.
+    pub trace_hash: String,
+    /// Wall-clock seconds of its simulations.
+    pub wall_time_s: f64,
 }
 
 /// What one protocol's simulation of a run reported.
@@ -145,6 +189,7 @@ mod tests {
             puts: 0,
             files: vec!["lookups.parquet".into()],
             protocols: vec![],
+            sweep: None,
         };
         assert_eq!(m.trace_hash, "00000000000000ab");
         let dir = tempfile::tempdir().unwrap();

@@ -1,4 +1,5 @@
-//! A progress bar for long runs, on stderr, only when stderr is a terminal.
+//! Progress bars for long runs and for sweeps, on stderr, only when stderr
+//! is a terminal.
 //!
 //! The simulator reports [`Progress`] (simulated time reached, end time,
 //! events so far); the bar shows simulated seconds against the end time and
@@ -60,6 +61,52 @@ impl RunProgress {
 }
 
 impl Drop for RunProgress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The bar of a sweep: runs finished out of the runs to do, with an ETA.
+/// Drawn on stderr only when stderr is a terminal; shared by the worker
+/// threads.
+pub struct SweepProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl SweepProgress {
+    /// A bar over `total` runs, labelled `label`.
+    pub fn new(label: &str, total: u64) -> Self {
+        if !std::io::stderr().is_terminal() || total == 0 {
+            return SweepProgress { bar: None };
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
+        let style = ProgressStyle::with_template(
+            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} runs  {msg}  (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_prefix(label.to_string());
+        bar.tick();
+        SweepProgress { bar: Some(bar) }
+    }
+
+    /// Counts one finished run, `run_id`.
+    pub fn finished(&self, run_id: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(run_id.to_string());
+            bar.inc(1);
+        }
+    }
+
+    /// Removes the bar from the terminal.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for SweepProgress {
     fn drop(&mut self) {
         self.finish();
     }

@@ -180,28 +180,14 @@ fn population(spec: &Spec, out: &RunOutput) -> u64 {
     }
 }
 
-/// Writes every result file of a simulated run into `out_dir` (created if
-/// needed), the manifest last. `sims` has one entry per protocol, in the
-/// spec's order.
-pub fn write_results(
+/// Writes the tables and `summary.csv` of a simulated run into `out_dir`
+/// (which must exist): the data a sweep keeps for each run. Returns the
+/// files written, relative to `out_dir`, and the rows of `summary.csv`.
+pub fn write_data(
     spec: &Spec,
-    spec_file: &Path,
-    seed: u64,
     sims: &[Simulated],
     out_dir: &Path,
-) -> Result<RunReport, Error> {
-    let Some(first) = sims.first() else {
-        return Err(Error::Other("no simulation to write".into()));
-    };
-    create_dir(out_dir)?;
-    // A manifest left from an earlier run would vouch for files that are
-    // about to be replaced.
-    match std::fs::remove_file(out_dir.join(MANIFEST)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::write(out_dir.join(MANIFEST), e));
-        }
-        _ => {}
-    }
+) -> Result<(Vec<String>, Vec<MetricRow>), Error> {
     let labelled: Vec<Labelled<'_>> = sims
         .iter()
         .map(|s| Labelled {
@@ -218,35 +204,39 @@ pub fn write_results(
         .iter()
         .flat_map(|s| summary::metrics(s.protocol.name(), &s.output))
         .collect();
-    write_bytes_atomic(
-        &out_dir.join("summary.csv"),
-        summary::to_csv(&metrics).as_bytes(),
-    )?;
-    files.push("summary.csv".into());
+    write_bytes_atomic(&out_dir.join(SUMMARY), summary::to_csv(&metrics).as_bytes())?;
+    files.push(SUMMARY.into());
+    Ok((files, metrics))
+}
 
-    let protocols: Vec<ProtocolManifest> = sims
-        .iter()
-        .map(|s| {
-            let out = &s.output;
-            ProtocolManifest {
-                protocol: s.protocol.name().into(),
-                trace_hash: trace_hash_hex(out.trace_hash),
-                events: out.events,
-                wall_time_s: s.wall_time_s,
-                events_per_s: events_per_s(out.events, s.wall_time_s),
-                sim_time_s: out.sim_time_s,
-                nodes_joined: out.joined,
-                messages_dropped: out.dropped,
-                lookups: out.lookups.len() as u64,
-                puts: out.puts.len() as u64,
-            }
-        })
-        .collect();
-    let trace_hash = if sims.len() == 1 {
-        first.output.trace_hash
-    } else {
-        combine_trace_hashes(&sims.iter().map(|s| s.output.trace_hash).collect::<Vec<_>>())
-    };
+/// File name of the summary table in a result directory.
+pub const SUMMARY: &str = "summary.csv";
+
+/// Writes every result file of a simulated run into `out_dir` (created if
+/// needed), the manifest last. `sims` has one entry per protocol, in the
+/// spec's order.
+pub fn write_results(
+    spec: &Spec,
+    spec_file: &Path,
+    seed: u64,
+    sims: &[Simulated],
+    out_dir: &Path,
+) -> Result<RunReport, Error> {
+    if sims.is_empty() {
+        return Err(Error::Other("no simulation to write".into()));
+    }
+    create_dir(out_dir)?;
+    // A manifest left from an earlier run would vouch for files that are
+    // about to be replaced.
+    match std::fs::remove_file(out_dir.join(MANIFEST)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::write(out_dir.join(MANIFEST), e));
+        }
+        _ => {}
+    }
+    let (files, metrics) = write_data(spec, sims, out_dir)?;
+    let protocols = protocol_manifests(sims);
+    let trace_hash = run_trace_hash(sims);
     let events: u64 = protocols.iter().map(|p| p.events).sum();
     let wall_time_s: f64 = protocols.iter().map(|p| p.wall_time_s).sum();
     let mut manifest = Manifest {
@@ -265,6 +255,7 @@ pub fn write_results(
         puts: protocols.iter().map(|p| p.puts).sum(),
         files,
         protocols,
+        sweep: None,
     };
     crate::figures::render_run(out_dir, &mut manifest)?;
     manifest.write(out_dir)?;
@@ -273,6 +264,36 @@ pub fn write_results(
         metrics,
         out_dir: out_dir.to_path_buf(),
     })
+}
+
+/// What each protocol's simulation reported, for a manifest.
+pub fn protocol_manifests(sims: &[Simulated]) -> Vec<ProtocolManifest> {
+    sims.iter()
+        .map(|s| {
+            let out = &s.output;
+            ProtocolManifest {
+                protocol: s.protocol.name().into(),
+                trace_hash: trace_hash_hex(out.trace_hash),
+                events: out.events,
+                wall_time_s: s.wall_time_s,
+                events_per_s: events_per_s(out.events, s.wall_time_s),
+                sim_time_s: out.sim_time_s,
+                nodes_joined: out.joined,
+                messages_dropped: out.dropped,
+                lookups: out.lookups.len() as u64,
+                puts: out.puts.len() as u64,
+            }
+        })
+        .collect()
+}
+
+/// The trace hash of a run: its protocol's, or the protocols' combined in
+/// order.
+pub fn run_trace_hash(sims: &[Simulated]) -> u64 {
+    match sims {
+        [one] => one.output.trace_hash,
+        many => combine_trace_hashes(&many.iter().map(|s| s.output.trace_hash).collect::<Vec<_>>()),
+    }
 }
 
 /// Events per wall-clock second (0 for an instantaneous run).
@@ -293,6 +314,16 @@ pub fn run_command(
     seed: Option<u64>,
 ) -> Result<RunReport, Error> {
     let mut spec = Spec::load(spec_path)?;
+    if spec.sweep.is_some() {
+        return Err(Error::SpecUnsupported {
+            file: spec_path.to_path_buf(),
+            path_in_spec: "sweep".into(),
+            reason: format!(
+                "`peerlab run` runs one spec; run the grid with `peerlab sweep {} --out DIR`",
+                spec_path.display()
+            ),
+        });
+    }
     if let Some(seed) = seed {
         spec.run.seed = seed;
     }

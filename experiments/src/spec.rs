@@ -36,6 +36,9 @@
 //! trace path in `[churn.model]` is resolved against the spec file's
 //! directory.
 //!
+//! A `[sweep]` table (see [`crate::grid`]) turns the spec into a grid of
+//! runs for `peerlab sweep`; its paths and values are checked here too.
+//!
 //! Every table and field is optional and defaults as documented on its type;
 //! unknown fields are errors. Errors name the spec file and the dotted path of
 //! the field (`network.nodes`), found from the parser's span when serde's own
@@ -43,6 +46,7 @@
 
 use crate::error::Error;
 use crate::figures::PlotKind;
+use crate::grid::{Grid, SweepSection};
 use crate::simapi::{
     ChordConfig, ChurnError, ChurnModel, ChurnSpec, InvalidConfig, InvalidParam, NetworkConfig,
     RoutingMode, SimOptions, StaticWorkload, WorkloadSpec,
@@ -88,6 +92,10 @@ pub struct Spec {
     /// run simulates calls and relays instead of an overlay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calls: Option<crate::calls_spec::CallsSection>,
+    /// `[sweep]`: a grid over parameter paths, with replications (see
+    /// [`crate::grid`]). Run by `peerlab sweep`; `peerlab run` refuses it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepSection>,
 }
 
 /// `[plots]`: which figures a run draws (see [`crate::figures`]).
@@ -654,6 +662,10 @@ impl Spec {
         }
         spec.resolve(path.parent().unwrap_or(Path::new("")));
         spec.validate(path)?;
+        if spec.sweep.is_some() {
+            // Every path, value and grid point, before anything runs.
+            Grid::new(&spec, path)?;
+        }
         Ok(spec)
     }
 

@@ -224,7 +224,9 @@ pub fn window_metrics(w: &MeasurementWindow) -> Vec<(String, &'static str, f64)>
     v
 }
 
-fn num(x: f64) -> String {
+/// A number as `summary.csv` writes it: shortest round-trip form, empty
+/// when undefined.
+pub fn num(x: f64) -> String {
     if x.is_finite() {
         format!("{x}")
     } else {
@@ -232,9 +234,12 @@ fn num(x: f64) -> String {
     }
 }
 
+/// The header of `summary.csv`.
+pub const CSV_HEADER: &str = "metric,unit,mean,std,n,ci95_half_width,protocol";
+
 /// The CSV text of `rows`, header included.
 pub fn to_csv(rows: &[MetricRow]) -> String {
-    let mut s = String::from("metric,unit,mean,std,n,ci95_half_width,protocol\n");
+    let mut s = format!("{CSV_HEADER}\n");
     for r in rows {
         s.push_str(&format!(
             "{},{},{},{},{},{},{}\n",
