@@ -45,6 +45,12 @@ fn every_pair_matches_the_oracle() {
         doc.contains(&table),
         "sim/NAT.md must carry the matrix exactly as printed above"
     );
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .unwrap_or_default();
+    assert!(
+        readme.contains(&table),
+        "README.md must carry the matrix exactly as printed above"
+    );
 }
 
 #[test]
