@@ -220,7 +220,8 @@ fn set_path(root: &mut toml::Value, path: &str, value: toml::Value) -> Result<()
             }
         };
         let last = i + 1 == segments.len();
-        if !table.contains_key(*seg) && !(last && OPTIONAL_LEAVES.contains(&path)) {
+        let settable = table.contains_key(*seg) || (last && OPTIONAL_LEAVES.contains(&path));
+        if !settable {
             let keys: Vec<&str> = table.keys().map(String::as_str).collect();
             let level = if walked.is_empty() {
                 "the spec".to_string()
