@@ -258,7 +258,14 @@ pub fn finish(mut spec: Spec, text: &str, path: &Path) -> Result<Spec, Error> {
         reason: reason.to_string(),
     };
     let raw: toml::Table = toml::from_str(text).unwrap_or_default();
-    for table in ["workload", "churn", "churn_workload", "graph", "plots"] {
+    for table in [
+        "workload",
+        "churn",
+        "churn_workload",
+        "graph",
+        "plots",
+        "nat",
+    ] {
         if raw.contains_key(table) {
             return Err(unsupported(
                 table,

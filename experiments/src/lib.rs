@@ -40,6 +40,7 @@ pub mod graph_out;
 pub mod grid;
 pub mod manifest;
 pub mod merge;
+pub mod nat_spec;
 pub mod node_cmd;
 pub mod output;
 pub mod plot;

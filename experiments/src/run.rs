@@ -29,6 +29,7 @@ use crate::simapi::{
 use crate::spec::{DhtProtocol, Spec};
 use crate::summary::{self, MetricRow};
 use crate::tables::{self, Labelled};
+use peerlab_core::hierarchy::Hierarchy;
 use peerlab_core::wire::MsgKind;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -55,11 +56,27 @@ pub fn simulate(
 ) -> Result<Simulated, Error> {
     tracing::info!(name = %spec.run.name, %protocol, nodes = spec.network.nodes, seed, "simulation starting");
     let start = Instant::now();
-    let output = match protocol {
-        DhtProtocol::Kademlia => {
+    let output = match (protocol, &spec.nat) {
+        (DhtProtocol::Kademlia, None) => {
             run_one::<Kademlia>(spec, spec_file, spec.kademlia(), seed, progress)
         }
-        DhtProtocol::Chord => run_one::<Chord>(spec, spec_file, spec.chord(), seed, progress),
+        (DhtProtocol::Chord, None) => {
+            run_one::<Chord>(spec, spec_file, spec.chord(), seed, progress)
+        }
+        (DhtProtocol::Kademlia, Some(nat)) => run_one::<Hierarchy<Kademlia>>(
+            spec,
+            spec_file,
+            nat.overlay::<Kademlia>(spec.kademlia(), seed),
+            seed,
+            progress,
+        ),
+        (DhtProtocol::Chord, Some(nat)) => run_one::<Hierarchy<Chord>>(
+            spec,
+            spec_file,
+            nat.overlay::<Chord>(spec.chord(), seed),
+            seed,
+            progress,
+        ),
     }?;
     let wall_time_s = start.elapsed().as_secs_f64();
     tracing::info!(events = output.events, wall_time_s, "simulation finished");

@@ -92,6 +92,10 @@ pub struct Spec {
     /// run simulates calls and relays instead of an overlay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calls: Option<crate::calls_spec::CallsSection>,
+    /// `[nat]`: the overlay behind NATs, in the super-node/client hierarchy
+    /// ([`crate::nat_spec`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat: Option<crate::nat_spec::NatSection>,
     /// `[sweep]`: a grid over parameter paths, with replications (see
     /// [`crate::grid`]). Run by `peerlab sweep`; `peerlab run` refuses it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -715,6 +719,9 @@ impl Spec {
         };
         if let Some(calls) = &self.calls {
             return calls.validate(self.run.seed, file);
+        }
+        if let Some(nat) = &self.nat {
+            nat.validate(file)?;
         }
         let protocols = &self.dht.protocol.0;
         if protocols.is_empty() {

@@ -179,6 +179,16 @@ pub fn metrics(protocol: &'static str, out: &RunOutput) -> Vec<MetricRow> {
             Stats::of(nt.iter().map(|r| r.recv_bytes as f64)),
         ),
     ];
+    let drops = &out.nat_drops;
+    if drops.blocked + drops.filtered + drops.unroutable > 0 {
+        for (metric, n) in [
+            ("nat_dropped_filtered", drops.filtered),
+            ("nat_dropped_blocked", drops.blocked),
+            ("nat_dropped_unroutable", drops.unroutable),
+        ] {
+            rows.push(row(metric, "datagrams", Stats::of([n as f64])));
+        }
+    }
     if let Some(w) = &out.measurement {
         rows.extend(
             window_metrics(w)
@@ -211,6 +221,18 @@ pub fn window_metrics(w: &MeasurementWindow) -> Vec<(String, &'static str, f64)>
         ),
         ("online_nodes".to_string(), "nodes", w.node_seconds / span),
     ];
+    if w.traffic.keepalive_bytes() + w.traffic.relay_routing_bytes() > 0 {
+        v.push((
+            "keepalive_bytes_per_node_s".to_string(),
+            "bytes/node/s",
+            w.keepalive_bytes_per_node_s(),
+        ));
+        v.push((
+            "relay_routing_bytes_per_node_s".to_string(),
+            "bytes/node/s",
+            w.relay_routing_bytes_per_node_s(),
+        ));
+    }
     for k in MsgKind::ALL {
         let bytes = w.traffic.bytes[k.index()];
         if bytes > 0 {
