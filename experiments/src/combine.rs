@@ -417,43 +417,34 @@ pub fn write_combined(
         .iter()
         .map(|r| u64::from_str_radix(&r.trace_hash, 16).unwrap_or(0))
         .collect();
-    let events: u64 = protocols.iter().map(|p| p.events).sum();
     let wall_time_s: f64 = records.iter().map(|r| r.wall_time_s).sum();
-    let mut manifest = Manifest {
-        peerlab_version: env!("CARGO_PKG_VERSION").to_string(),
-        spec_file: provenance.spec_file.clone(),
-        spec: spec.clone(),
-        seed: spec.run.seed,
-        trace_hash: trace_hash_hex(combine_trace_hashes(&hashes)),
-        events,
+    let mut manifest = Manifest::for_protocols(
+        provenance.spec_file.clone(),
+        spec,
+        spec.run.seed,
+        combine_trace_hashes(&hashes),
         wall_time_s,
-        events_per_s: events_per_s(events, wall_time_s),
-        sim_time_s: protocols.iter().map(|p| p.sim_time_s).fold(0.0, f64::max),
-        nodes_joined: protocols.iter().map(|p| p.nodes_joined).sum(),
-        messages_dropped: protocols.iter().map(|p| p.messages_dropped).sum(),
-        lookups: protocols.iter().map(|p| p.lookups).sum(),
-        puts: protocols.iter().map(|p| p.puts).sum(),
         files,
         protocols,
-        sweep: Some(SweepManifest {
-            points: grid.points.len(),
-            replications: grid.replications,
-            runs_total: grid.points.len() * grid.replications as usize,
-            shard: provenance.shard.clone(),
-            threads: provenance.threads,
-            runs_skipped: provenance.runs_skipped,
-            elapsed_s: provenance.elapsed_s,
-            runs: records
-                .iter()
-                .map(|r| SweepRun {
-                    run_id: r.run_id.clone(),
-                    seed: r.seed,
-                    trace_hash: r.trace_hash.clone(),
-                    wall_time_s: r.wall_time_s,
-                })
-                .collect(),
-        }),
-    };
+    );
+    manifest.sweep = Some(SweepManifest {
+        points: grid.points.len(),
+        replications: grid.replications,
+        runs_total: grid.points.len() * grid.replications as usize,
+        shard: provenance.shard.clone(),
+        threads: provenance.threads,
+        runs_skipped: provenance.runs_skipped,
+        elapsed_s: provenance.elapsed_s,
+        runs: records
+            .iter()
+            .map(|r| SweepRun {
+                run_id: r.run_id.clone(),
+                seed: r.seed,
+                trace_hash: r.trace_hash.clone(),
+                wall_time_s: r.wall_time_s,
+            })
+            .collect(),
+    });
     // The figures, spec.toml and report.html, from the combined tables.
     crate::figures::render_run(dir, &mut manifest)?;
     manifest.write(dir)?;

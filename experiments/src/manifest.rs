@@ -144,6 +144,40 @@ pub fn trace_hash_hex(h: u64) -> String {
 }
 
 impl Manifest {
+    /// The manifest of an overlay run or sweep over `protocols`: the totals
+    /// (events, joins, drops, lookups, puts; the longest simulated time)
+    /// are summed over them. `wall_time_s` is the run's wall time. No sweep
+    /// section; a sweep sets it.
+    pub fn for_protocols(
+        spec_file: String,
+        spec: &Spec,
+        seed: u64,
+        trace_hash: u64,
+        wall_time_s: f64,
+        files: Vec<String>,
+        protocols: Vec<ProtocolManifest>,
+    ) -> Manifest {
+        let events: u64 = protocols.iter().map(|p| p.events).sum();
+        Manifest {
+            peerlab_version: env!("CARGO_PKG_VERSION").to_string(),
+            spec_file,
+            spec: spec.clone(),
+            seed,
+            trace_hash: trace_hash_hex(trace_hash),
+            events,
+            wall_time_s,
+            events_per_s: crate::run::events_per_s(events, wall_time_s),
+            sim_time_s: protocols.iter().map(|p| p.sim_time_s).fold(0.0, f64::max),
+            nodes_joined: protocols.iter().map(|p| p.nodes_joined).sum(),
+            messages_dropped: protocols.iter().map(|p| p.messages_dropped).sum(),
+            lookups: protocols.iter().map(|p| p.lookups).sum(),
+            puts: protocols.iter().map(|p| p.puts).sum(),
+            files,
+            protocols,
+            sweep: None,
+        }
+    }
+
     /// The text of `manifest.json`: pretty JSON and a final newline.
     pub fn to_json(&self) -> Result<String, Error> {
         let mut text = serde_json::to_string_pretty(self)

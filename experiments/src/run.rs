@@ -254,26 +254,16 @@ pub fn write_results(
     let (files, metrics) = write_data(spec, sims, out_dir)?;
     let protocols = protocol_manifests(sims);
     let trace_hash = run_trace_hash(sims);
-    let events: u64 = protocols.iter().map(|p| p.events).sum();
     let wall_time_s: f64 = protocols.iter().map(|p| p.wall_time_s).sum();
-    let mut manifest = Manifest {
-        peerlab_version: env!("CARGO_PKG_VERSION").to_string(),
-        spec_file: spec_file.display().to_string(),
-        spec: spec.clone(),
+    let mut manifest = Manifest::for_protocols(
+        spec_file.display().to_string(),
+        spec,
         seed,
-        trace_hash: trace_hash_hex(trace_hash),
-        events,
+        trace_hash,
         wall_time_s,
-        events_per_s: events_per_s(events, wall_time_s),
-        sim_time_s: protocols.iter().map(|p| p.sim_time_s).fold(0.0, f64::max),
-        nodes_joined: protocols.iter().map(|p| p.nodes_joined).sum(),
-        messages_dropped: protocols.iter().map(|p| p.messages_dropped).sum(),
-        lookups: protocols.iter().map(|p| p.lookups).sum(),
-        puts: protocols.iter().map(|p| p.puts).sum(),
         files,
         protocols,
-        sweep: None,
-    };
+    );
     crate::figures::render_run(out_dir, &mut manifest)?;
     manifest.write(out_dir)?;
     Ok(RunReport {
