@@ -8,7 +8,7 @@
 //! figures recounted from `relay_nodes.parquet`.
 
 mod common;
-use common::{expect_failure, hidden_files, peerlab, texts, write_spec};
+use common::{expect_failure, hidden_files, peerlab, run_ok as run, texts, write_spec};
 use peerlab_experiments::manifest::Manifest;
 use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use std::collections::BTreeMap;
@@ -30,18 +30,6 @@ slots = 2
 uplink_kbps = 200
 candidates = { kind = "local_random", count = 6 }
 "#;
-
-fn run(spec: &Path, out: &Path) -> String {
-    let o = peerlab(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let (stdout, stderr) = texts(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
-    stdout
-}
 
 fn table(path: &Path) -> DataFrame {
     ParquetReader::new(std::fs::File::open(path).unwrap())

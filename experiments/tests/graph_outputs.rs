@@ -7,7 +7,7 @@
 //! counts, and node-seconds against the join and failure schedule.
 
 mod common;
-use common::{peerlab, texts, write_spec};
+use common::{run_ok, write_spec};
 use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -130,14 +130,7 @@ fn a_small_chord_failure_run_writes_graph_repair_and_class_tables() {
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(dir.path(), "chord_failure_small.toml", &small_spec());
     let out = dir.path().join("out");
-    let o = peerlab(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let (stdout, stderr) = texts(&o);
-    assert!(o.status.success(), "{stderr}");
+    let stdout = run_ok(&spec, &out);
     assert!(
         stdout.contains("  graph        t = 299 s: 256 live nodes, 1 SCC"),
         "{stdout}"

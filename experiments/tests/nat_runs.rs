@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{expect_failure, peerlab, texts, write_spec};
+use common::{expect_failure, peerlab, run_ok, write_spec};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -53,14 +53,7 @@ fn means(dir: &Path) -> BTreeMap<(String, String), f64> {
 fn run(dir: &Path, name: &str, text: &str) -> BTreeMap<(String, String), f64> {
     let spec = write_spec(dir, name, text);
     let out = dir.join(format!("{name}-out"));
-    let o = peerlab(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let (stdout, stderr) = texts(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    run_ok(&spec, &out);
     means(&out)
 }
 

@@ -20,6 +20,19 @@ pub fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// `peerlab run SPEC --out OUT`, which must succeed; returns its stdout.
+pub fn run_ok(spec: &Path, out: &Path) -> String {
+    let o = peerlab(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = texts(&o);
+    assert!(o.status.success(), "{}: {stdout}\n{stderr}", spec.display());
+    stdout
+}
+
 /// Stdout and stderr as text.
 pub fn texts(o: &Output) -> (String, String) {
     (
