@@ -140,6 +140,9 @@ impl<'a> Ctx<'a> {
         if let Some(c) = &spec.churn {
             s += &format!(", {} churn", crate::run::churn_kind(&c.model));
         }
+        if spec.nat.is_some() {
+            s += ", behind NATs";
+        }
         s
     }
 
@@ -162,6 +165,9 @@ impl<'a> Ctx<'a> {
                     )
                 }
                 None => s += ", static",
+            }
+            if spec.nat.is_some() {
+                s += ", behind NATs";
             }
         }
         s
