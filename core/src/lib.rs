@@ -7,6 +7,10 @@
 //! seeded [`rng::NodeRng`]. Nothing iterates a hash map, so a run depends only
 //! on its inputs. `core/tests/sans_io_rule.rs` and `core/clippy.toml` enforce this.
 //!
+//! Users register under their address of record through [`registration`]:
+//! SIP REGISTER semantics (refresh, expiry, several devices, removal on
+//! leave) over the DHTs' multi-valued keys.
+//!
 //! Two DHTs implement the same interface: [`kademlia::Kademlia`] and
 //! [`chord::Chord`]. Both store values the same way (multi-valued keys with a
 //! TTL) and route each lookup iteratively (one request in flight), parallel
@@ -24,6 +28,7 @@ pub mod outbox;
 pub mod protocol;
 pub(crate) mod publisher;
 pub mod recursive;
+pub mod registration;
 pub mod relay;
 pub mod rng;
 mod rpc;

@@ -8,7 +8,8 @@
 //! the results against a brute-force [`oracle`]. At chosen simulated times a
 //! run can snapshot the overlay's routing-table graph ([`graph`]), and a
 //! static run can fail a share of its nodes at once and measure how long the
-//! routing state takes to recover ([`RepairReport`]).
+//! routing state takes to recover ([`RepairReport`]). Users register under
+//! their address of record through [`registration`].
 
 pub mod calls;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod nat;
 pub mod network;
 pub mod oracle;
 pub mod records;
+pub mod registration;
 pub mod relay;
 pub mod scenario;
 pub mod timers;
