@@ -468,6 +468,16 @@ impl Registrar {
         cmds
     }
 
+    /// How many AoRs the device is registered under.
+    pub fn len(&self) -> usize {
+        self.bindings.len()
+    }
+
+    /// Whether the device is registered under no AoR.
+    pub fn is_empty(&self) -> bool {
+        self.bindings.is_empty()
+    }
+
     /// The record currently registered under `aor`, if any.
     pub fn current(&self, aor: &str) -> Option<ContactRecord> {
         let name = normalize_aor(aor).ok()?;
