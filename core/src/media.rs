@@ -61,6 +61,10 @@ pub const MAX_TRIES: u32 = 4;
 /// How long a callee or relay keeps a call's state after the hangup (to
 /// answer a retried hangup), or after its last frame if no hangup comes.
 pub const KEEP: Duration = Duration::from_secs(30);
+/// Longest call a callee accepts, in milliseconds of media (an hour): an
+/// offer is a request to stream, so it must not commit the node to stream
+/// forever to whatever `send_to` says.
+pub const MAX_CALL_MS: u64 = 3_600_000;
 /// Most frames the receiver tracks sequence numbers for, per call direction.
 pub const MAX_TRACKED_FRAMES: usize = 1 << 20;
 
@@ -552,6 +556,7 @@ impl MediaEngine {
                     payload_len,
                 };
                 let accepted = frame_ms > 0
+                    && u64::from(frames) * u64::from(frame_ms) <= MAX_CALL_MS
                     && usize::from(payload_len) <= MAX_VALUE_LEN
                     && self.incoming.get(&call).is_none_or(|c| c.caller == from);
                 if accepted && !self.incoming.contains_key(&call) {
@@ -781,7 +786,7 @@ impl MediaEngine {
                     c.setup_us = Some(now.saturating_since(c.spec.started).as_micros());
                 }
                 c.sent += 1;
-                *next_at = *next_at + interval;
+                *next_at += interval;
             }
             if c.sent >= c.spec.frames {
                 c.phase = Phase::Lingering {
@@ -795,7 +800,7 @@ impl MediaEngine {
             while c.sent < c.frames && c.next_at <= now {
                 frames.push((c.send_to, call, c.sent, c.profile));
                 c.sent += 1;
-                c.next_at = c.next_at + interval;
+                c.next_at += interval;
                 c.expires = c.expires.max(now + KEEP);
             }
         }
@@ -1123,6 +1128,24 @@ mod tests {
             offer
         });
         assert_eq!(offers, MAX_TRIES);
+        let mut es2 = engines();
+        let long = CallSpec {
+            relay: None,
+            frames: (MAX_CALL_MS / 20) as u32 + 1,
+            ..spec
+        };
+        es2[0].start_call(Instant::ZERO, long);
+        let ev2 = run(&mut es2, Duration::from_millis(1), |_| false);
+        assert!(
+            matches!(
+                &ev2[..],
+                [MediaEvent::CallDone {
+                    outcome: Err(CallFailure::CalleeRefused(_)),
+                    ..
+                }]
+            ),
+            "{ev2:?}"
+        );
         assert!(
             matches!(&ev[..], [MediaEvent::CallDone { outcome: Err(CallFailure::CalleeUnreachable(a)), .. }] if *a == addr(1)),
             "{ev:?}"

@@ -340,8 +340,8 @@ pub enum CtlReply {
         /// Values that were expired, superseded or malformed and dropped.
         dropped: usize,
     },
-    /// A call finished.
-    Call(CtlCall),
+    /// A call finished (boxed: it is much larger than the other replies).
+    Call(Box<CtlCall>),
     /// The node left the overlay and is stopping.
     Left {
         /// The node's id.

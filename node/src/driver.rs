@@ -950,13 +950,13 @@ impl<P: LiveDht> Driver<P> {
             return;
         };
         let answer = match outcome {
-            Ok(s) => Ok(CtlReply::Call(ctl_call(
+            Ok(s) => Ok(CtlReply::Call(Box::new(ctl_call(
                 placed.aor,
                 placed.callee,
                 placed.callee_addr,
                 placed.frames,
                 &s,
-            ))),
+            )))),
             Err(e) => Err(format!("call to {} failed: {e}", placed.aor)),
         };
         let _ = placed.reply.send(answer);

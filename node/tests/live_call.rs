@@ -77,7 +77,7 @@ async fn call(node: &NodeInfo, seconds: f64, relay: Option<SocketAddr>) -> CtlCa
         relay,
     };
     match request(node, req).await {
-        CtlReply::Call(c) => c,
+        CtlReply::Call(c) => *c,
         other => panic!("call: {other:?}"),
     }
 }
