@@ -11,6 +11,9 @@
 //! SIP REGISTER semantics (refresh, expiry, several devices, removal on
 //! leave) over the DHTs' multi-valued keys.
 //!
+//! Calls place synthetic media directly or through a relay with
+//! [`media::MediaEngine`] (caller, callee and relay roles in one state machine).
+//!
 //! Two DHTs implement the same interface: [`kademlia::Kademlia`] and
 //! [`chord::Chord`]. Both store values the same way (multi-valued keys with a
 //! TTL) and route each lookup iteratively (one request in flight), parallel
@@ -23,6 +26,7 @@ pub mod config;
 pub mod hierarchy;
 pub mod id;
 pub mod kademlia;
+pub mod media;
 pub mod nat;
 pub mod outbox;
 pub mod protocol;

@@ -35,7 +35,7 @@
 //! | 1 | flags: bit 0 reflexive address present, bit 1 super node present; other bits zero |
 //! | 20 | node id |
 //! | 4 | sequence number (per registrar, increasing) |
-//! | 8 | `expires_at`, microseconds since the driver's origin |
+//! | 8 | `expires_at`, microseconds on the driver's clock (the simulator's origin; in the live node, the Unix epoch, so records mean the same on every node) |
 //! | 1 | NAT class, the index in [`NatType::ALL`] |
 //! | 6 | host address (IPv4, port) |
 //! | 6 | reflexive address, if flagged |
@@ -466,6 +466,16 @@ impl Registrar {
             cmds.extend(self.register(now, &aor).unwrap_or_default());
         }
         cmds
+    }
+
+    /// How many AoRs the device is registered under.
+    pub fn len(&self) -> usize {
+        self.bindings.len()
+    }
+
+    /// Whether the device is registered under no AoR.
+    pub fn is_empty(&self) -> bool {
+        self.bindings.is_empty()
     }
 
     /// The record currently registered under `aor`, if any.

@@ -247,6 +247,80 @@ pub enum Body {
         /// A get's values.
         values: Vec<Vec<u8>>,
     },
+    /// Media: ask a relay to forward call `call` between the sender (the
+    /// request's source address) and `peer`. Answered by [`Body::RelayAnswer`].
+    RelayAllocate {
+        /// The call id.
+        call: u64,
+        /// The other leg's address.
+        peer: Addr,
+    },
+    /// Media: the relay's answer to [`Body::RelayAllocate`] (same txid).
+    RelayAnswer {
+        /// The call id.
+        call: u64,
+        /// Whether the relay forwards the call.
+        accepted: bool,
+    },
+    /// Media: the caller offers a call of `frames` frames each way; the callee
+    /// sends its media to `send_to` (the caller, or the caller's relay).
+    CallOffer {
+        /// The call id.
+        call: u64,
+        /// Frames each side sends.
+        frames: u32,
+        /// Milliseconds between frames.
+        frame_ms: u16,
+        /// Payload bytes per frame.
+        payload_len: u16,
+        /// Where the callee sends its frames.
+        send_to: Addr,
+    },
+    /// Media: the callee's answer to [`Body::CallOffer`] (same txid).
+    CallAnswer {
+        /// The call id.
+        call: u64,
+        /// Whether the callee takes the call.
+        accepted: bool,
+    },
+    /// Media: one synthetic voice (or video) frame.
+    Media {
+        /// The call id.
+        call: u64,
+        /// Sequence number, from 0 per direction.
+        seq: u32,
+        /// Send time in the sender's media clock, microseconds.
+        sent_at: u64,
+        /// The synthetic payload.
+        payload: Vec<u8>,
+    },
+    /// Media: the caller ends call `call` after sending `sent` frames; the
+    /// callee or relay answers with [`Body::CallReport`].
+    Hangup {
+        /// The call id.
+        call: u64,
+        /// Frames the caller sent (0 to a relay).
+        sent: u32,
+    },
+    /// Media: what one side saw of a call (same txid as the [`Body::Hangup`]).
+    /// A callee reports the frames it received and sent; a relay reports the
+    /// frames and bytes it forwarded (both legs) in `received` and `bytes`.
+    CallReport {
+        /// The call id.
+        call: u64,
+        /// Frames received (a relay: frames forwarded).
+        received: u32,
+        /// Datagram bytes received (a relay: bytes forwarded).
+        bytes: u64,
+        /// Frames this side sent (0 for a relay).
+        sent: u32,
+        /// Frames missing by sequence number.
+        lost: u32,
+        /// Longest time between consecutive frames, microseconds.
+        max_gap_us: u64,
+        /// Mean one-way delay, microseconds.
+        mean_delay_us: u64,
+    },
 }
 
 /// What a client asks its super-node to do ([`Body::ClientRequest`]).
@@ -407,11 +481,27 @@ pub enum MsgKind {
     ClientRequest = 35,
     /// [`Body::ClientAnswer`]
     ClientAnswer = 36,
+    // Codes 37..=39 are left free: other branches add kinds around 33..=36,
+    // so the media kinds start at 40 to avoid collisions when merging.
+    /// [`Body::RelayAllocate`]
+    RelayAllocate = 40,
+    /// [`Body::RelayAnswer`]
+    RelayAnswer = 41,
+    /// [`Body::CallOffer`]
+    CallOffer = 42,
+    /// [`Body::CallAnswer`]
+    CallAnswer = 43,
+    /// [`Body::Media`]
+    Media = 44,
+    /// [`Body::Hangup`]
+    Hangup = 45,
+    /// [`Body::CallReport`]
+    CallReport = 46,
 }
 
 impl MsgKind {
     /// Every kind, in type-code order (equal to [`MsgKind::index`] order).
-    pub const ALL: [MsgKind; 29] = [
+    pub const ALL: [MsgKind; 36] = [
         MsgKind::Ping,
         MsgKind::Pong,
         MsgKind::FindNode,
@@ -441,14 +531,28 @@ impl MsgKind {
         MsgKind::KeepaliveAck,
         MsgKind::ClientRequest,
         MsgKind::ClientAnswer,
+        MsgKind::RelayAllocate,
+        MsgKind::RelayAnswer,
+        MsgKind::CallOffer,
+        MsgKind::CallAnswer,
+        MsgKind::Media,
+        MsgKind::Hangup,
+        MsgKind::CallReport,
     ];
     /// Number of kinds (for per-kind counter arrays).
     pub const COUNT: usize = Self::ALL.len();
 
-    /// A dense index in `0..COUNT` (type codes have gaps: 1..=8, then 16..).
+    /// A dense index in `0..COUNT` (type codes have gaps: 1..=8, 16..=36,
+    /// then 40..).
     pub fn index(self) -> usize {
         let code = self as usize;
-        if code >= 16 { code - 8 } else { code - 1 }
+        if code >= 40 {
+            code - 11
+        } else if code >= 16 {
+            code - 8
+        } else {
+            code - 1
+        }
     }
 
     /// Whether messages of this kind are requests (answered by the receiver,
@@ -473,6 +577,10 @@ impl MsgKind {
                 | Probe
                 | Keepalive
                 | ClientRequest
+                | RelayAllocate
+                | CallOffer
+                | Media
+                | Hangup
         )
     }
     /// The snake_case name used in result tables.
@@ -507,6 +615,13 @@ impl MsgKind {
             MsgKind::KeepaliveAck => "keepalive_ack",
             MsgKind::ClientRequest => "client_request",
             MsgKind::ClientAnswer => "client_answer",
+            MsgKind::RelayAllocate => "relay_allocate",
+            MsgKind::RelayAnswer => "relay_answer",
+            MsgKind::CallOffer => "call_offer",
+            MsgKind::CallAnswer => "call_answer",
+            MsgKind::Media => "media",
+            MsgKind::Hangup => "hangup",
+            MsgKind::CallReport => "call_report",
         }
     }
     fn from_code(code: u8) -> Option<Self> {
@@ -547,6 +662,13 @@ impl Body {
             Body::KeepaliveAck { .. } => MsgKind::KeepaliveAck,
             Body::ClientRequest { .. } => MsgKind::ClientRequest,
             Body::ClientAnswer { .. } => MsgKind::ClientAnswer,
+            Body::RelayAllocate { .. } => MsgKind::RelayAllocate,
+            Body::RelayAnswer { .. } => MsgKind::RelayAnswer,
+            Body::CallOffer { .. } => MsgKind::CallOffer,
+            Body::CallAnswer { .. } => MsgKind::CallAnswer,
+            Body::Media { .. } => MsgKind::Media,
+            Body::Hangup { .. } => MsgKind::Hangup,
+            Body::CallReport { .. } => MsgKind::CallReport,
         }
     }
 
@@ -585,6 +707,12 @@ impl Body {
             Body::ClientAnswer {
                 contacts, values, ..
             } => 1 + 2 + 1 + contacts_len(contacts) + values_len(values),
+            Body::RelayAllocate { .. } => 8 + Addr::WIRE_LEN,
+            Body::RelayAnswer { .. } | Body::CallAnswer { .. } => 8 + 1,
+            Body::CallOffer { .. } => 8 + 4 + 2 + 2 + Addr::WIRE_LEN,
+            Body::Media { payload, .. } => 8 + 4 + 8 + 2 + payload.len().min(MAX_VALUE_LEN),
+            Body::Hangup { .. } => 8 + 4,
+            Body::CallReport { .. } => 8 + 4 + 8 + 4 + 4 + 8 + 8,
         }
     }
 }
@@ -804,6 +932,59 @@ impl Message {
                 put_contacts(out, contacts);
                 put_values(out, values);
             }
+            Body::RelayAllocate { call, peer } => {
+                out.extend_from_slice(&call.to_be_bytes());
+                put_addr(out, peer);
+            }
+            Body::RelayAnswer { call, accepted } | Body::CallAnswer { call, accepted } => {
+                out.extend_from_slice(&call.to_be_bytes());
+                out.push(u8::from(*accepted));
+            }
+            Body::CallOffer {
+                call,
+                frames,
+                frame_ms,
+                payload_len,
+                send_to,
+            } => {
+                out.extend_from_slice(&call.to_be_bytes());
+                out.extend_from_slice(&frames.to_be_bytes());
+                out.extend_from_slice(&frame_ms.to_be_bytes());
+                out.extend_from_slice(&payload_len.to_be_bytes());
+                put_addr(out, send_to);
+            }
+            Body::Media {
+                call,
+                seq,
+                sent_at,
+                payload,
+            } => {
+                out.extend_from_slice(&call.to_be_bytes());
+                out.extend_from_slice(&seq.to_be_bytes());
+                out.extend_from_slice(&sent_at.to_be_bytes());
+                put_bytes(out, payload);
+            }
+            Body::Hangup { call, sent } => {
+                out.extend_from_slice(&call.to_be_bytes());
+                out.extend_from_slice(&sent.to_be_bytes());
+            }
+            Body::CallReport {
+                call,
+                received,
+                bytes,
+                sent,
+                lost,
+                max_gap_us,
+                mean_delay_us,
+            } => {
+                out.extend_from_slice(&call.to_be_bytes());
+                out.extend_from_slice(&received.to_be_bytes());
+                out.extend_from_slice(&bytes.to_be_bytes());
+                out.extend_from_slice(&sent.to_be_bytes());
+                out.extend_from_slice(&lost.to_be_bytes());
+                out.extend_from_slice(&max_gap_us.to_be_bytes());
+                out.extend_from_slice(&mean_delay_us.to_be_bytes());
+            }
         }
     }
 
@@ -976,6 +1157,44 @@ impl Message {
                 contacts: r.contacts("contacts")?,
                 values: r.values("values")?,
             },
+            MsgKind::RelayAllocate => Body::RelayAllocate {
+                call: r.u64("call")?,
+                peer: r.addr("peer")?,
+            },
+            MsgKind::RelayAnswer => Body::RelayAnswer {
+                call: r.u64("call")?,
+                accepted: r.bool("accepted")?,
+            },
+            MsgKind::CallOffer => Body::CallOffer {
+                call: r.u64("call")?,
+                frames: u32::from_be_bytes(r.array("frames")?),
+                frame_ms: u16::from_be_bytes(r.array("frame_ms")?),
+                payload_len: u16::from_be_bytes(r.array("payload_len")?),
+                send_to: r.addr("send_to")?,
+            },
+            MsgKind::CallAnswer => Body::CallAnswer {
+                call: r.u64("call")?,
+                accepted: r.bool("accepted")?,
+            },
+            MsgKind::Media => Body::Media {
+                call: r.u64("call")?,
+                seq: u32::from_be_bytes(r.array("seq")?),
+                sent_at: r.u64("sent_at")?,
+                payload: r.bytes("payload")?,
+            },
+            MsgKind::Hangup => Body::Hangup {
+                call: r.u64("call")?,
+                sent: u32::from_be_bytes(r.array("sent")?),
+            },
+            MsgKind::CallReport => Body::CallReport {
+                call: r.u64("call")?,
+                received: u32::from_be_bytes(r.array("received")?),
+                bytes: r.u64("bytes")?,
+                sent: u32::from_be_bytes(r.array("sent")?),
+                lost: u32::from_be_bytes(r.array("lost")?),
+                max_gap_us: r.u64("max_gap_us")?,
+                mean_delay_us: r.u64("mean_delay_us")?,
+            },
         };
         let rest = buf.len() - r.pos;
         if rest != 0 {
@@ -1045,6 +1264,9 @@ impl Reader<'_> {
     }
     fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
         Ok(self.array::<1>(field)?[0])
+    }
+    fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array(field)?))
     }
     fn addr(&mut self, field: &'static str) -> Result<Addr, DecodeError> {
         let ip = self.array::<4>(field)?;
@@ -1208,6 +1430,41 @@ mod tests {
                 contacts: vec![c],
                 values: vec![b"x".to_vec()],
             },
+            Body::RelayAllocate {
+                call: 7,
+                peer: c.addr,
+            },
+            Body::RelayAnswer {
+                call: 7,
+                accepted: true,
+            },
+            Body::CallOffer {
+                call: 7,
+                frames: 50,
+                frame_ms: 20,
+                payload_len: 160,
+                send_to: c.addr,
+            },
+            Body::CallAnswer {
+                call: 7,
+                accepted: false,
+            },
+            Body::Media {
+                call: 7,
+                seq: 3,
+                sent_at: 1_000_000,
+                payload: vec![0xab; 160],
+            },
+            Body::Hangup { call: 7, sent: 50 },
+            Body::CallReport {
+                call: 7,
+                received: 49,
+                bytes: 49 * 212,
+                sent: 50,
+                lost: 1,
+                max_gap_us: 40_000,
+                mean_delay_us: 80,
+            },
         ]
         .into_iter()
         .enumerate()
@@ -1235,6 +1492,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), MsgKind::COUNT);
         assert_eq!(MsgKind::from_code(9), None);
+        assert_eq!(MsgKind::from_code(37), None);
         assert_eq!(MsgKind::from_code(0), None);
         // Every sample's kind appears once, and requests are classified.
         let kinds: Vec<MsgKind> = samples().iter().map(|m| m.body.kind()).collect();
@@ -1263,7 +1521,11 @@ mod tests {
                 "punch_invite",
                 "probe",
                 "keepalive",
-                "client_request"
+                "client_request",
+                "relay_allocate",
+                "call_offer",
+                "media",
+                "hangup"
             ]
         );
     }

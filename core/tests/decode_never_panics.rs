@@ -114,6 +114,66 @@ fn body() -> impl Strategy<Value = Body> {
         6 => nat_body(),
         // The four hierarchy bodies.
         4 => hierarchy_body(),
+        // The seven media bodies.
+        7 => media_body(),
+    ]
+}
+
+/// The bodies added for calls and media relaying.
+fn media_body() -> impl Strategy<Value = Body> {
+    prop_oneof![
+        (any::<u64>(), addr()).prop_map(|(call, peer)| Body::RelayAllocate { call, peer }),
+        (any::<u64>(), any::<bool>())
+            .prop_map(|(call, accepted)| Body::RelayAnswer { call, accepted }),
+        (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u16>(),
+            any::<u16>(),
+            addr()
+        )
+            .prop_map(
+                |(call, frames, frame_ms, payload_len, send_to)| Body::CallOffer {
+                    call,
+                    frames,
+                    frame_ms,
+                    payload_len,
+                    send_to
+                }
+            ),
+        (any::<u64>(), any::<bool>())
+            .prop_map(|(call, accepted)| Body::CallAnswer { call, accepted }),
+        (any::<u64>(), any::<u32>(), any::<u64>(), value()).prop_map(
+            |(call, seq, sent_at, payload)| Body::Media {
+                call,
+                seq,
+                sent_at,
+                payload
+            }
+        ),
+        (any::<u64>(), any::<u32>()).prop_map(|(call, sent)| Body::Hangup { call, sent }),
+        (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u64>(),
+            any::<u64>()
+        )
+            .prop_map(
+                |(call, received, bytes, sent, lost, max_gap_us, mean_delay_us)| {
+                    Body::CallReport {
+                        call,
+                        received,
+                        bytes,
+                        sent,
+                        lost,
+                        max_gap_us,
+                        mean_delay_us,
+                    }
+                }
+            ),
     ]
 }
 

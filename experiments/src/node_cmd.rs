@@ -36,6 +36,9 @@ pub struct NodeRunArgs {
     /// Chord parameters (override the spec's).
     #[command(flatten)]
     pub chord: ChordArgs,
+    /// Refuse to relay calls for other nodes (by default every node relays).
+    #[arg(long)]
+    pub no_relay: bool,
 }
 
 /// The DHTs a live node can run.
@@ -202,8 +205,36 @@ pub enum CtlCommand {
     Routes,
     /// Show the node's counters.
     Stats,
-    /// Leave the overlay and stop the node.
+    /// Leave the overlay and stop the node (removing its registrations first).
     Leave,
+    /// Register this node under an address of record (e.g. sip:alice@example.com);
+    /// the node refreshes the registration until unregistered or stopped.
+    Register {
+        /// The address of record.
+        aor: String,
+    },
+    /// Remove this node's registration under an address of record.
+    Unregister {
+        /// The address of record.
+        aor: String,
+    },
+    /// Show the live contact records (node id, UDP address) under an address of record.
+    Whois {
+        /// The address of record.
+        aor: String,
+    },
+    /// Look a user up and place a call with synthetic 64 kb/s voice (20 ms
+    /// frames) both ways; prints frames, loss, max gap and one-way delay.
+    Call {
+        /// The callee's address of record.
+        aor: String,
+        /// Call length in seconds.
+        #[arg(long, value_name = "S", default_value_t = 5.0)]
+        seconds: f64,
+        /// Send the media through the node at this UDP address.
+        #[arg(long, value_name = "ADDR")]
+        relay: Option<SocketAddr>,
+    },
 }
 
 impl From<CtlCommand> for CtlRequest {
@@ -220,6 +251,18 @@ impl From<CtlCommand> for CtlRequest {
             CtlCommand::Routes => CtlRequest::Routes,
             CtlCommand::Stats => CtlRequest::Stats,
             CtlCommand::Leave => CtlRequest::Leave,
+            CtlCommand::Register { aor } => CtlRequest::Register { aor },
+            CtlCommand::Unregister { aor } => CtlRequest::Unregister { aor },
+            CtlCommand::Whois { aor } => CtlRequest::Whois { aor },
+            CtlCommand::Call {
+                aor,
+                seconds,
+                relay,
+            } => CtlRequest::Call {
+                aor,
+                seconds,
+                relay,
+            },
         }
     }
 }
@@ -245,6 +288,7 @@ pub fn run(args: NodeRunArgs) -> Result<(), Error> {
         seed: args.seed,
         dht,
         id: None,
+        relay: !args.no_relay,
     };
     run_blocking(opts).map_err(|e| Error::Node(e.to_string()))
 }

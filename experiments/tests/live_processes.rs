@@ -179,3 +179,59 @@ fn live_chord_processes_store_read_and_list_successors() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn live_processes_register_and_call_through_a_relay() {
+    let relay = start(None);
+    let callee = start(Some(&relay.udp));
+    let mut caller = start(Some(&relay.udp));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (ok, out) = ctl(&callee, &["register", "sip:bob@example.com"]);
+        if ok {
+            assert!(out.contains(&callee.udp), "{out}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "register never succeeded: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ok, out) = ctl(&caller, &["whois", "bob@example.com"]);
+    assert!(
+        ok && out.contains("1 contacts") && out.contains(&callee.udp),
+        "{out}"
+    );
+    // 0.4 s of 20 ms frames is 20 frames each way; the relay forwards 40
+    // datagrams of 212 bytes (30 header + 22 media header + 160 payload).
+    let (ok, out) = ctl(
+        &caller,
+        &[
+            "call",
+            "bob@example.com",
+            "--seconds",
+            "0.4",
+            "--relay",
+            &relay.udp,
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.matches("sent 20 received 20 lost 0").count(),
+        2,
+        "both directions: {out}"
+    );
+    assert!(out.contains("relayed 40 frames, 8480 bytes"), "{out}");
+    let (ok, out) = ctl(&relay, &["stats"]);
+    assert!(
+        ok && out.contains("relayed             1 calls, 40 frames, 8480 bytes"),
+        "{out}"
+    );
+    let (ok, out) = ctl(&caller, &["leave"]);
+    assert!(ok, "{out}");
+    assert!(exits_cleanly(&mut caller, Duration::from_secs(10)));
+    // SIGTERM on the callee unregisters it before it leaves.
+    let mut callee = callee;
+    signal(&callee, "-TERM");
+    assert!(exits_cleanly(&mut callee, Duration::from_secs(10)));
+    let (ok, out) = ctl(&relay, &["whois", "bob@example.com"]);
+    assert!(ok && out.contains("0 contacts"), "{out}");
+}

@@ -30,7 +30,7 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A control request. Keys are names (such as `alice@example.com`), hashed to
 /// ids with the node's configured hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CtlRequest {
     /// Add `value` to the values stored under `key`.
@@ -64,8 +64,95 @@ pub enum CtlRequest {
     Routes,
     /// Show the node's counters.
     Stats,
-    /// Leave the overlay and stop the node.
+    /// Leave the overlay and stop the node (after removing its registrations).
     Leave,
+    /// Register this node under an address of record (`alice@example.com`):
+    /// a contact record with the node's id and UDP address, refreshed until
+    /// unregistered.
+    Register {
+        /// The address of record.
+        aor: String,
+    },
+    /// Remove this node's registration under `aor`.
+    Unregister {
+        /// The address of record.
+        aor: String,
+    },
+    /// Read the live contact records under `aor`.
+    Whois {
+        /// The address of record.
+        aor: String,
+    },
+    /// Look `aor` up and place a call of `seconds` with synthetic media both
+    /// ways, directly or through the node at `relay`.
+    Call {
+        /// The callee's address of record.
+        aor: String,
+        /// Call length in seconds (frames per direction: seconds / 20 ms).
+        seconds: f64,
+        /// The UDP address of a relay node; `None` for a direct call.
+        #[serde(default)]
+        relay: Option<SocketAddr>,
+    },
+}
+
+/// One contact record in a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtlRecord {
+    /// The registered node's id.
+    #[serde(with = "hex_id")]
+    pub node: NodeId,
+    /// Its UDP (host) address.
+    pub addr: SocketAddr,
+    /// The registrar's sequence number.
+    pub seq: u32,
+    /// When it expires, microseconds since the Unix epoch.
+    pub expires_at_us: u64,
+}
+
+/// One direction of a call in a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CtlDirection {
+    /// Frames sent.
+    pub sent: u32,
+    /// Distinct frames received.
+    pub received: u32,
+    /// Frames missing by sequence number.
+    pub lost: u32,
+    /// Longest time between consecutive frames at the receiver, ms.
+    pub max_gap_ms: f64,
+    /// Mean one-way delay, ms (sender and receiver share the host clock).
+    pub mean_delay_ms: f64,
+}
+
+/// A finished call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CtlCall {
+    /// The callee's address of record.
+    pub aor: String,
+    /// The call id.
+    pub call: u64,
+    /// The callee's node id.
+    #[serde(with = "hex_id")]
+    pub callee: NodeId,
+    /// The callee's UDP address.
+    pub callee_addr: SocketAddr,
+    /// The relay, if any.
+    pub relay: Option<SocketAddr>,
+    /// Frames each side was to send.
+    pub frames: u32,
+    /// Bytes of one frame's datagram.
+    pub frame_bytes: u32,
+    /// From the start of the callee lookup to the first frame sent, ms.
+    pub setup_ms: f64,
+    /// Caller to callee (`None` if the callee's report never came).
+    pub forward: Option<CtlDirection>,
+    /// Callee to caller (`None` if the callee's report never came).
+    pub backward: Option<CtlDirection>,
+    /// Frames the relay forwarded for the call, both legs.
+    pub relayed_frames: Option<u32>,
+    /// Datagram bytes the relay forwarded for the call, both legs.
+    pub relayed_bytes: Option<u64>,
 }
 
 /// What a finished overlay request cost.
@@ -138,6 +225,24 @@ pub struct CtlStats {
     pub bytes_received: u64,
     /// Received datagrams that did not decode (dropped).
     pub decode_errors: u64,
+    /// Addresses of record this node is registered under.
+    #[serde(default)]
+    pub registrations: usize,
+    /// Calls placed.
+    #[serde(default)]
+    pub calls_placed: u64,
+    /// Calls answered.
+    #[serde(default)]
+    pub calls_answered: u64,
+    /// Calls accepted for relaying.
+    #[serde(default)]
+    pub relayed_calls: u64,
+    /// Media frames forwarded as a relay.
+    #[serde(default)]
+    pub relayed_frames: u64,
+    /// Media bytes forwarded as a relay.
+    #[serde(default)]
+    pub relayed_bytes: u64,
     /// Datagrams the socket failed to send.
     pub send_errors: u64,
 }
@@ -201,6 +306,42 @@ pub enum CtlReply {
     },
     /// The node's counters.
     Stats(CtlStats),
+    /// The node registered under an address of record.
+    Registered {
+        /// The normalized address of record.
+        aor: String,
+        /// Its DHT key.
+        #[serde(with = "hex_id")]
+        key_id: NodeId,
+        /// The record stored.
+        record: CtlRecord,
+        /// Nodes that acknowledged the store.
+        replicas: u32,
+    },
+    /// The node's registration was removed.
+    Unregistered {
+        /// The normalized address of record.
+        aor: String,
+        /// Its DHT key.
+        #[serde(with = "hex_id")]
+        key_id: NodeId,
+        /// Records removed (0 if the node was not registered).
+        records: u32,
+    },
+    /// The live contacts under an address of record.
+    Contacts {
+        /// The normalized address of record.
+        aor: String,
+        /// Its DHT key.
+        #[serde(with = "hex_id")]
+        key_id: NodeId,
+        /// The newest live record per node, in node-id order.
+        records: Vec<CtlRecord>,
+        /// Values that were expired, superseded or malformed and dropped.
+        dropped: usize,
+    },
+    /// A call finished (boxed: it is much larger than the other replies).
+    Call(Box<CtlCall>),
     /// The node left the overlay and is stopping.
     Left {
         /// The node's id.
@@ -312,7 +453,88 @@ impl fmt::Display for CtlReply {
                     s.datagrams_received, s.bytes_received
                 )?;
                 writeln!(f, "decode errors       {}", s.decode_errors)?;
-                write!(f, "send errors         {}", s.send_errors)
+                writeln!(f, "send errors         {}", s.send_errors)?;
+                writeln!(f, "registrations       {}", s.registrations)?;
+                writeln!(
+                    f,
+                    "calls placed        {} (answered {})",
+                    s.calls_placed, s.calls_answered
+                )?;
+                write!(
+                    f,
+                    "relayed             {} calls, {} frames, {} bytes",
+                    s.relayed_calls, s.relayed_frames, s.relayed_bytes
+                )
+            }
+            CtlReply::Registered {
+                aor,
+                key_id,
+                record,
+                replicas,
+            } => write!(
+                f,
+                "registered {} at {} under {aor} (key {key_id}, seq {}): stored on {replicas} replicas",
+                record.node, record.addr, record.seq
+            ),
+            CtlReply::Unregistered {
+                aor,
+                key_id,
+                records,
+            } => write!(f, "{aor} (key {key_id}): removed {records} records"),
+            CtlReply::Contacts {
+                aor,
+                key_id,
+                records,
+                dropped,
+            } => {
+                write!(f, "{aor} (key {key_id}): {} contacts", records.len())?;
+                if *dropped > 0 {
+                    write!(f, " ({dropped} stale or malformed values dropped)")?;
+                }
+                for r in records {
+                    write!(
+                        f,
+                        "\n  {}  {:<21}  seq {}",
+                        r.node,
+                        r.addr.to_string(),
+                        r.seq
+                    )?;
+                }
+                Ok(())
+            }
+            CtlReply::Call(c) => {
+                write!(
+                    f,
+                    "call {} to {} ({} at {})",
+                    c.call, c.aor, c.callee, c.callee_addr
+                )?;
+                match c.relay {
+                    Some(r) => writeln!(f, " via relay {r}")?,
+                    None => writeln!(f, " direct")?,
+                }
+                writeln!(
+                    f,
+                    "{} frames each way of {} bytes; setup {:.3} ms",
+                    c.frames, c.frame_bytes, c.setup_ms
+                )?;
+                for (name, d) in [
+                    ("caller -> callee", c.forward),
+                    ("callee -> caller", c.backward),
+                ] {
+                    match d {
+                        Some(d) => writeln!(
+                            f,
+                            "{name}: sent {} received {} lost {} max gap {:.3} ms mean delay {:.3} ms",
+                            d.sent, d.received, d.lost, d.max_gap_ms, d.mean_delay_ms
+                        )?,
+                        None => writeln!(f, "{name}: no report from the callee")?,
+                    }
+                }
+                match (c.relayed_frames, c.relayed_bytes) {
+                    (Some(n), Some(b)) => write!(f, "relayed {n} frames, {b} bytes"),
+                    _ if c.relay.is_some() => write!(f, "no report from the relay"),
+                    _ => write!(f, "not relayed"),
+                }
             }
             CtlReply::Left { node } => write!(f, "node {node} left the overlay"),
         }
@@ -420,7 +642,7 @@ fn parse_request(line: &str) -> Result<CtlRequest, String> {
     serde_json::from_str(line).map_err(|e| {
         format!(
             "malformed request: {e} (expected one JSON object with \"op\" one of put, get, remove, lookup, \
-             routes, stats, leave)"
+             routes, stats, leave, register, unregister, whois, call)"
         )
     })
 }
@@ -520,6 +742,16 @@ mod tests {
             CtlRequest::Routes,
             CtlRequest::Stats,
             CtlRequest::Leave,
+            CtlRequest::Register {
+                aor: "alice@example.com".into(),
+            },
+            CtlRequest::Unregister { aor: "a@b".into() },
+            CtlRequest::Whois { aor: "a@b".into() },
+            CtlRequest::Call {
+                aor: "a@b".into(),
+                seconds: 1.5,
+                relay: Some("127.0.0.1:9".parse().unwrap()),
+            },
         ];
         for r in reqs {
             let line = encode_request(&r).unwrap();

@@ -8,6 +8,11 @@
 //! it only converts addresses and time at the edge, encodes and decodes
 //! datagrams, and counts traffic.
 //!
+//! Beside the DHT, each node registers users (`ctl register`, `whois`,
+//! `unregister`; removed on graceful leave), places and answers calls with
+//! synthetic media (`ctl call`), and relays calls for others; see
+//! [`peerlab_core::registration`] and [`peerlab_core::media`].
+//!
 //! [`run_blocking`] is the `peerlab node run` entry point; [`ctl`] and
 //! [`ctl_blocking`] are the client side of the control interface (see
 //! [`control`] for the line protocol).
@@ -17,7 +22,8 @@ mod driver;
 mod error;
 
 pub use control::{
-    CtlContact, CtlCost, CtlReply, CtlRequest, CtlRoute, CtlStats, ctl, ctl_blocking,
+    CtlCall, CtlContact, CtlCost, CtlDirection, CtlRecord, CtlReply, CtlRequest, CtlRoute,
+    CtlStats, ctl, ctl_blocking,
 };
 pub use error::NodeError;
 
@@ -46,6 +52,8 @@ pub struct NodeOptions {
     /// The node's id; `None` hashes the bound UDP address and the seed with
     /// the DHT's `hash`.
     pub id: Option<NodeId>,
+    /// Whether the node relays calls for others (accepts relay allocations).
+    pub relay: bool,
 }
 
 /// Which DHT a live node runs, with its parameters.
@@ -102,6 +110,7 @@ impl Default for NodeOptions {
             seed: None,
             dht: DhtConfig::default(),
             id: None,
+            relay: true,
         }
     }
 }
@@ -197,10 +206,11 @@ pub async fn spawn(opts: NodeOptions) -> Result<NodeHandle, NodeError> {
     let (stop_tx, stop_rx) = oneshot::channel();
     let acceptor = tokio::spawn(control::serve(listener, ctl_tx));
     let protocol = opts.dht.name();
+    let relay = opts.relay;
     let task = match opts.dht {
         DhtConfig::Kademlia(cfg) => {
             let node = Kademlia::new(Arc::new(cfg), id, core_addr, seed);
-            let driver = driver::Driver::new(node, socket, info, bootstrap);
+            let driver = driver::Driver::new(node, socket, info, bootstrap, relay);
             tokio::spawn(async move {
                 let result = driver.run(ctl_rx, stop_rx).await;
                 acceptor.abort();
@@ -209,7 +219,7 @@ pub async fn spawn(opts: NodeOptions) -> Result<NodeHandle, NodeError> {
         }
         DhtConfig::Chord(cfg) => {
             let node = Chord::new(Arc::new(cfg), id, core_addr, seed);
-            let driver = driver::Driver::new(node, socket, info, bootstrap);
+            let driver = driver::Driver::new(node, socket, info, bootstrap, relay);
             tokio::spawn(async move {
                 let result = driver.run(ctl_rx, stop_rx).await;
                 acceptor.abort();

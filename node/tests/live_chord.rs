@@ -139,7 +139,13 @@ async fn a_live_chord_ring_finds_true_successors_and_stores_values() {
                     right += 1;
                 }
             }
-            if right == NODES {
+            // Fingers come from the first fix-fingers round (500 ms), which
+            // stabilization on loopback can beat; wait for node 4's too.
+            let fingers = routes(&infos[4])
+                .await
+                .iter()
+                .any(|e| e.role.starts_with("finger "));
+            if right == NODES && fingers {
                 return;
             }
             tokio::time::sleep(StdDuration::from_millis(100)).await;

@@ -58,12 +58,22 @@ pub struct PutRecord {
 }
 
 /// Message and byte counts, by message type.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrafficByKind {
     /// Messages sent, indexed by [`MsgKind::index`].
     pub messages: [u64; MsgKind::COUNT],
     /// Bytes sent (encoded size), indexed by [`MsgKind::index`].
     pub bytes: [u64; MsgKind::COUNT],
+}
+
+// Arrays longer than 32 have no derived `Default`.
+impl Default for TrafficByKind {
+    fn default() -> Self {
+        TrafficByKind {
+            messages: [0; MsgKind::COUNT],
+            bytes: [0; MsgKind::COUNT],
+        }
+    }
 }
 
 impl TrafficByKind {
