@@ -205,6 +205,25 @@ pub fn write_results(
             decimals: 0,
         },
     )?);
+    files.extend(calls_plots::bars(
+        &plots,
+        "probes",
+        &Bars {
+            title: format!("Candidates probed per relay selection ({setup})"),
+            x_desc: "probes per selection".into(),
+            bars: sim
+                .variants
+                .iter()
+                .zip(&summaries)
+                .map(|(v, s)| (label(v), s.probes_per_selection))
+                .collect(),
+            decimals: 2,
+        },
+    )?);
+    if let Some(fig) = success_by_duration(&runs, &setup) {
+        crate::plot::errorbars::errorbars(&plots, "success_vs_duration", &fig)?;
+        files.extend(["svg", "png"].map(|e| format!("plots/success_vs_duration.{e}")));
+    }
 
     let events: u64 = sim.reports.iter().map(|r| r.calls.len() as u64).sum();
     let sim_time_s = calls
@@ -374,4 +393,64 @@ pub fn run_command(spec: &Spec, spec_path: &Path, out_dir: &Path) -> Result<RunR
     let (report, summaries) = write_results(spec, spec_path, seed, &sim, out_dir)?;
     print!("{}", human_summary(spec, &sim, &summaries, &report));
     Ok(report)
+}
+
+/// Duration bins of [`success_by_duration`].
+pub const DURATION_BINS: usize = 8;
+
+/// Call success against the call's nominal duration, per variant: the
+/// measured calls split into [`DURATION_BINS`] equal-width duration bins,
+/// each bin's success rate with its 95% Wilson interval (drawn as a
+/// symmetric bar of the wider side). `None` when every call has the same
+/// duration (nothing to plot).
+pub fn success_by_duration(
+    runs: &[VariantRun<'_>],
+    setup: &str,
+) -> Option<crate::plot::errorbars::ErrorBarFigure> {
+    use crate::plot::errorbars::{ErrorBarFigure, ErrorBarPoint, ErrorBarSeries};
+    let durations = || {
+        runs.iter()
+            .flat_map(|r| r.report.measured().map(|c| c.nominal_s / 60.0))
+    };
+    let lo = durations().fold(f64::INFINITY, f64::min);
+    let hi = durations().fold(f64::NEG_INFINITY, f64::max);
+    if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+        return None;
+    }
+    let width = (hi - lo) / DURATION_BINS as f64;
+    let series = runs
+        .iter()
+        .map(|r| {
+            let mut ok = [0usize; DURATION_BINS];
+            let mut n = [0usize; DURATION_BINS];
+            for c in r.report.measured() {
+                let b = (((c.nominal_s / 60.0 - lo) / width) as usize).min(DURATION_BINS - 1);
+                n[b] += 1;
+                ok[b] += usize::from(c.failure.is_none());
+            }
+            let points = (0..DURATION_BINS)
+                .filter(|&b| n[b] > 0)
+                .map(|b| {
+                    let rate = ok[b] as f64 / n[b] as f64;
+                    let (l, h) = wilson95(ok[b], n[b]);
+                    ErrorBarPoint {
+                        x: lo + (b as f64 + 0.5) * width,
+                        mean: rate,
+                        ci95: (rate - l).max(h - rate),
+                    }
+                })
+                .collect();
+            ErrorBarSeries {
+                label: r.variant.label.clone(),
+                points,
+            }
+        })
+        .collect();
+    Some(ErrorBarFigure {
+        title: format!("Call success against call duration ({setup})"),
+        x_desc: "call duration (min), bin centre".into(),
+        y_desc: "call success rate, ± 95% Wilson interval".into(),
+        categories: None,
+        series,
+    })
 }

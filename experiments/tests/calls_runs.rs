@@ -502,3 +502,63 @@ fn blog_nat_table_under_both_rule_sets() {
         }
     }
 }
+
+/// The redundancy figure: success against call duration for k = 1, 2, 3
+/// active relays. The figure is drawn, and each duration bin's success,
+/// recounted from `calls.parquet`, matches the memoryless analysis
+/// averaged over the bin's own calls: a call of T seconds succeeds with
+/// probability 1 − (1 − e^(−T ln 2 / 5.5 h))^k.
+#[test]
+fn relay_redundancy_against_duration_matches_the_analysis() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/relay_redundancy_duration.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run(&spec, &out);
+    assert!(out.join("plots/success_vs_duration.png").exists());
+    let calls = table(&out.join("calls.parquet"));
+    let (variant, measured, outcome) = (
+        strs(&calls, "variant"),
+        bools(&calls, "measured"),
+        strs(&calls, "outcome"),
+    );
+    let (start, nominal) = (f64s(&calls, "start_s"), f64s(&calls, "nominal_s"));
+    let p = |t: f64, k: i32| {
+        let stay = (-t * std::f64::consts::LN_2 / (5.5 * 3600.0)).exp();
+        1.0 - (1.0 - stay).powi(k)
+    };
+    let (lo, hi) = (300.0, 7200.0);
+    let bins = 8usize;
+    for k in 1..=3 {
+        let label = format!("random active k={k}");
+        for b in 0..bins {
+            let (a, z) = (
+                lo + (hi - lo) * b as f64 / bins as f64,
+                lo + (hi - lo) * (b + 1) as f64 / bins as f64,
+            );
+            let rows: Vec<usize> = (0..calls.height())
+                .filter(|&i| variant[i].as_deref() == Some(label.as_str()) && measured[i])
+                .filter(|&i| start[i] + nominal[i] <= 86_400.0)
+                .filter(|&i| nominal[i] >= a && (nominal[i] < z || b + 1 == bins))
+                .collect();
+            let n = rows.len() as f64;
+            let ok = rows
+                .iter()
+                .filter(|&&i| outcome[i].as_deref() == Some("completed"))
+                .count() as f64;
+            let want = rows.iter().map(|&i| p(nominal[i], k)).sum::<f64>() / n;
+            let var = rows
+                .iter()
+                .map(|&i| p(nominal[i], k) * (1.0 - p(nominal[i], k)))
+                .sum::<f64>()
+                / (n * n);
+            let got = ok / n;
+            assert!(n > 1000.0, "k = {k}, bin {b}: {n} calls");
+            assert!(
+                (got - want).abs() < 4.0 * var.sqrt() + 1e-3,
+                "k = {k}, bin {b} ({:.0}-{:.0} min): {got:.4} vs {want:.4}",
+                a / 60.0,
+                z / 60.0
+            );
+        }
+    }
+}
