@@ -35,7 +35,7 @@ pub(super) fn metric_vs_param(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
             .collect();
         let categories = match &numeric {
             Some(_) => None,
-            None => Some(values.iter().map(|v| v.to_string()).collect::<Vec<_>>()),
+            None => Some(values.iter().map(|v| category_label(v)).collect::<Vec<_>>()),
         };
         let x_of = |v: &str| -> f64 {
             match &numeric {
@@ -145,4 +145,47 @@ pub(super) fn cost(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
             series,
         }),
     });
+}
+
+/// A categorical sweep value as a tick label: an inline table that names
+/// its kind (`{ kind = "kad" }`, `{ model = "constant", ms = 20.0 }`) shows
+/// that name, a quoted string its text, anything else its TOML text.
+fn category_label(v: &str) -> String {
+    match v
+        .parse::<toml::Table>()
+        .or_else(|_| format!("x = {v}").parse::<toml::Table>())
+    {
+        Ok(t) => {
+            let value = t.get("x").cloned().unwrap_or(toml::Value::Table(t));
+            match &value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Table(inner) => ["kind", "model", "dist", "preset"]
+                    .iter()
+                    .find_map(|k| inner.get(*k).and_then(|x| x.as_str()).map(str::to_string))
+                    .unwrap_or_else(|| v.to_string()),
+                _ => v.to_string(),
+            }
+        }
+        Err(_) => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::category_label;
+
+    #[test]
+    fn categories_show_the_kind_they_name() {
+        assert_eq!(
+            category_label("{ kind = \"skype-supernode\" }"),
+            "skype-supernode"
+        );
+        assert_eq!(
+            category_label("{ model = \"constant\", ms = 20.0 }"),
+            "constant"
+        );
+        assert_eq!(category_label("\"recursive\""), "recursive");
+        assert_eq!(category_label("{ a = 1 }"), "{ a = 1 }");
+        assert_eq!(category_label("[1, 2]"), "[1, 2]");
+    }
 }
