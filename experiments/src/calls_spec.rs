@@ -7,7 +7,7 @@
 //!
 //! [calls]
 //! churn = { nodes = 10000, model = { kind = "skype-supernode" }, warmup_s = 432000.0, measurement_s = 86400.0 }
-//! nat = { preset = "consumer" }
+//! nat = { preset = "consumer" }   # or nat_model = { mix = ..., groups = {...}, by_group.<group> = ... }
 //! calls = { rate_per_s = 6.944e-5 }
 //! strategies = [{ kind = "random" }, { kind = "as-based" }, { kind = "min-rtt" }]
 //! failovers = [{ kind = "active", k = 1 }, { kind = "active", k = 2 }]
@@ -43,7 +43,7 @@
 use crate::error::Error;
 use crate::spec::Spec;
 use peerlab_churn::workload::CallWorkload;
-use peerlab_churn::{ChurnModel, ChurnSpec, NatMix};
+use peerlab_churn::{ChurnModel, ChurnSpec, NatMix, NatModel};
 use peerlab_sim::calls::{
     CallScenarioConfig, ConnectivityRules, FailoverSpec, RelayConfig, StrategySpec,
 };
@@ -58,8 +58,13 @@ use std::path::Path;
 pub struct CallsSection {
     /// Churn of the population.
     pub churn: ChurnSpec,
-    /// NAT classes of the population.
-    pub nat: NatMix,
+    /// NAT classes of the population, one flat mix (exclusive with
+    /// `nat_model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<NatMix>,
+    /// NAT classes by AS group (exclusive with `nat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_model: Option<NatModel>,
     /// Assign NAT classes in exact proportions.
     #[serde(default)]
     pub nat_exact: bool,
@@ -139,6 +144,7 @@ impl CallsSection {
             seed,
             churn: self.churn.clone(),
             nat: self.nat.clone(),
+            nat_model: self.nat_model.clone(),
             nat_exact: self.nat_exact,
             rules: self.rules,
             topology: self.topology.clone(),

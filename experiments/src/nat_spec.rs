@@ -3,6 +3,9 @@
 //! ```toml
 //! [nat]
 //! mix = { preset = "halkes-pouwelse" }   # or { weights = { open = 0.4, ... } }, { blog = { ... } }
+//! # or, instead of `mix`, mixes by AS group:
+//! # nat_model = { mix = { preset = "consumer" }, groups = { enterprise = 0.3, residential = 0.7 },
+//! #               by_group.enterprise = { weights = { udp_blocked = 1.0 } } }
 //! keepalive_s = 25.0          # client and full-cone keepalives; 0 turns them off
 //! binding_timeout_s = 30.0    # every NAT's binding timeout
 //! tcp_relay_ms = 30.0         # extra one-way delay of UDP-blocked nodes' TCP relay
@@ -17,7 +20,7 @@
 //! bootstrap, is open. The oracle counts full nodes only.
 
 use crate::error::Error;
-use peerlab_churn::NatMix;
+use peerlab_churn::{NatMix, NatModel};
 use peerlab_core::Duration;
 use peerlab_core::hierarchy::HierarchyConfig;
 use peerlab_sim::nat::NatSetup;
@@ -40,8 +43,14 @@ pub enum RolesName {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NatSection {
-    /// The NAT-class mix nodes are drawn from (seeded by the run seed).
-    pub mix: NatMix,
+    /// The NAT-class mix nodes are drawn from (seeded by the run seed);
+    /// absent, the Halkes–Pouwelse preset (unless `nat_model` is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<NatMix>,
+    /// NAT mixes by AS group (exclusive with `mix`): node `i`'s group and
+    /// class are `NatModel::assign(seed, i)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_model: Option<NatModel>,
     /// Keepalive interval in seconds; 0 disables keepalives.
     pub keepalive_s: f64,
     /// Binding timeout of every NAT, in seconds.
@@ -55,7 +64,8 @@ pub struct NatSection {
 impl Default for NatSection {
     fn default() -> Self {
         NatSection {
-            mix: NatMix::preset(peerlab_churn::NatPreset::HalkesPouwelse),
+            mix: Some(NatMix::preset(peerlab_churn::NatPreset::HalkesPouwelse)),
+            nat_model: None,
             keepalive_s: 25.0,
             binding_timeout_s: 30.0,
             tcp_relay_ms: 30.0,
@@ -73,6 +83,15 @@ impl NatSection {
             value: value.to_string(),
             expected: expected.to_string(),
         };
+        if self.mix.is_some() && self.nat_model.is_some() {
+            return Err(Error::SpecUnsupported {
+                file: file.to_path_buf(),
+                path_in_spec: "nat.nat_model".to_string(),
+                reason:
+                    "give either `mix` (a flat mix) or `nat_model` (mixes by AS group), not both"
+                        .to_string(),
+            });
+        }
         if !(self.binding_timeout_s.is_finite() && self.binding_timeout_s > 0.0) {
             return Err(bad(
                 "binding_timeout_s",
@@ -103,7 +122,14 @@ impl NatSection {
     /// The simulator configuration of `D` behind these NATs, for a run
     /// with `seed`.
     pub fn overlay<D: DhtNode>(&self, inner: D::Config, seed: u64) -> NatOverlay<D::Config> {
-        let mut nat = NatSetup::new(self.mix.clone(), seed);
+        let model = match (&self.nat_model, &self.mix) {
+            (Some(model), _) => model.clone(),
+            (None, Some(mix)) => NatModel::uniform(mix.clone()),
+            (None, None) => {
+                NatModel::uniform(NatMix::preset(peerlab_churn::NatPreset::HalkesPouwelse))
+            }
+        };
+        let mut nat = NatSetup::with_model(model, seed);
         nat.binding_timeout = Duration::from_secs_f64(self.binding_timeout_s);
         nat.tcp_relay_ms = self.tcp_relay_ms;
         let hierarchy = HierarchyConfig {

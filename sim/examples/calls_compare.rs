@@ -35,7 +35,8 @@ fn main() {
             warmup_s: 5.0 * day,
             ..ChurnSpec::new(nodes, ChurnModel::SkypeSupernode, day)
         },
-        nat: NatMix::preset(NatPreset::Consumer),
+        nat: Some(NatMix::preset(NatPreset::Consumer)),
+        nat_model: None,
         nat_exact: false,
         rules: Default::default(),
         topology: TopologyConfig {

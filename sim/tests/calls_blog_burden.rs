@@ -30,7 +30,8 @@ fn blog_cfg(rules: ConnectivityRules) -> CallScenarioConfig {
     CallScenarioConfig {
         seed: 2009,
         churn: ChurnSpec::new(NODES, ChurnModel::Static, HORIZON_S),
-        nat: NatMix::preset(NatPreset::Blog2009),
+        nat: Some(NatMix::preset(NatPreset::Blog2009)),
+        nat_model: None,
         nat_exact: true,
         rules,
         topology: TopologyConfig::default(),

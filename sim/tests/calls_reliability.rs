@@ -55,7 +55,8 @@ fn cfg(failover: FailoverSpec, end_on_endpoint: bool) -> CallScenarioConfig {
                 HORIZON,
             )
         },
-        nat,
+        nat: Some(nat),
+        nat_model: None,
         nat_exact: false,
         rules: Default::default(),
         topology: TopologyConfig::default(),

@@ -20,7 +20,7 @@ use crate::config::{InvalidConfig, invalid};
 use crate::relay::Failover;
 use crate::topology::TopologyConfig;
 use peerlab_churn::workload::CallWorkload;
-use peerlab_churn::{ChurnSpec, NatMix};
+use peerlab_churn::{ChurnSpec, NatMix, NatModel};
 use peerlab_core::relay::{
     Annoyance, AnnoyanceForm, AnnoyanceWeights, AsBased, CodecProfile, Constraints, LoadBalanced,
     MinRtt, NetMax, Prefix, Random, RelayStrategy, RoutingTable, Threshold,
@@ -48,10 +48,17 @@ pub struct CallScenarioConfig {
     pub seed: u64,
     /// Churn of the population; every strategy sees the same sample path.
     pub churn: ChurnSpec,
-    /// NAT classes of the population.
-    pub nat: NatMix,
+    /// NAT classes of the population: one flat mix for every node.
+    /// Exactly one of `nat` and `nat_model` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<NatMix>,
+    /// NAT classes that depend on each node's AS group
+    /// (`{ mix = ..., groups = { enterprise = 0.2, ... }, by_group.enterprise = ... }`):
+    /// node `i`'s group and class are `NatModel::assign(seed, i)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_model: Option<NatModel>,
     /// Assign NAT classes in exact proportions (largest remainder) instead
-    /// of independently per node.
+    /// of independently per node (a flat `nat` mix only).
     #[serde(default)]
     pub nat_exact: bool,
     /// Which connectivity oracle applies.
@@ -68,6 +75,15 @@ pub struct CallScenarioConfig {
     /// The relay-selection strategy.
     #[serde(default)]
     pub strategy: StrategySpec,
+}
+
+/// Where a call scenario's NAT classes come from.
+#[derive(Clone, Copy, Debug)]
+pub enum NatSource<'a> {
+    /// One mix for every node.
+    Flat(&'a NatMix),
+    /// A mix per AS group.
+    Grouped(&'a NatModel),
 }
 
 /// Relay capacity, media and failover.
@@ -494,10 +510,35 @@ fn non_negative(path: &str, v: f64) -> Result<(), InvalidConfig> {
 }
 
 impl CallScenarioConfig {
+    /// The NAT source the spec gives: `nat` (flat) or `nat_model` (AS
+    /// groups), exactly one, with `nat_exact` only for a flat mix.
+    pub fn nat_source(&self) -> Result<NatSource<'_>, InvalidConfig> {
+        match (&self.nat, &self.nat_model) {
+            (Some(mix), None) => Ok(NatSource::Flat(mix)),
+            (None, Some(_)) if self.nat_exact => Err(invalid(
+                "nat_exact",
+                true,
+                "false with `nat_model` (exact proportions need a flat `nat` mix)",
+            )),
+            (None, Some(model)) => Ok(NatSource::Grouped(model)),
+            (Some(_), Some(_)) => Err(invalid(
+                "nat_model",
+                "given with `nat`",
+                "either `nat` (a flat mix) or `nat_model` (mixes by AS group), not both",
+            )),
+            (None, None) => Err(invalid(
+                "nat",
+                "missing",
+                "`nat` (a flat mix) or `nat_model` (mixes by AS group)",
+            )),
+        }
+    }
+
     /// Checks every field; the error names the first bad one by its spec
     /// path.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
         self.churn.build().map_err(churn_error)?;
+        self.nat_source()?;
         peerlab_churn::WorkloadSpec {
             calls: Some(self.calls.clone()),
             ..Default::default()

@@ -57,7 +57,7 @@ mod run;
 
 pub use config::{
     AnnoyanceFormSpec, AnnoyanceModel, CallScenarioConfig, CandidateSource, CodecSpec,
-    ConnectivityRules, ConstraintsSpec, FailoverSpec, RelayConfig, StrategySpec,
+    ConnectivityRules, ConstraintsSpec, FailoverSpec, NatSource, RelayConfig, StrategySpec,
 };
 pub use records::{
     CallRecord, CallReport, CallSummary, Direction, FailureReason, NodeStats, PathType, RelayUse,

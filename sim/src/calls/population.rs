@@ -1,7 +1,7 @@
 //! The population of a call run: who is online when, behind which NAT, in
 //! which AS, and which online nodes could relay a given call.
 
-use super::config::{CallScenarioConfig, ConnectivityRules, churn_error};
+use super::config::{CallScenarioConfig, ConnectivityRules, NatSource, churn_error};
 use crate::config::{InvalidConfig, invalid};
 use crate::relay::Timeline;
 use crate::topology::Topology;
@@ -46,10 +46,10 @@ impl Population {
             }
         }
         let timelines = ups.into_iter().map(Timeline::from_ups).collect();
-        let classes = if cfg.nat_exact {
-            cfg.nat.assign_exact(cfg.seed, n)
-        } else {
-            (0..n).map(|i| cfg.nat.class_of(cfg.seed, i)).collect()
+        let classes = match cfg.nat_source()? {
+            NatSource::Flat(mix) if cfg.nat_exact => mix.assign_exact(cfg.seed, n),
+            NatSource::Flat(mix) => (0..n).map(|i| mix.class_of(cfg.seed, i)).collect(),
+            NatSource::Grouped(model) => (0..n).map(|i| model.assign(cfg.seed, i).1).collect(),
         };
         let topo = Topology::build(&cfg.topology, n, cfg.seed)?;
         let spec = WorkloadSpec {

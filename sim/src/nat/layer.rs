@@ -32,7 +32,7 @@
 //! Since a UDP-blocked host is a client, its only peer is its super-node.
 
 use crate::network::{addr_of, index_of};
-use peerlab_churn::NatMix;
+use peerlab_churn::{NatMix, NatModel};
 use peerlab_core::nat::{NatBehavior, NatType};
 use peerlab_core::rng::derive_seed;
 use peerlab_core::{Addr, Duration, Instant};
@@ -61,9 +61,10 @@ pub fn public_owner(ip: [u8; 4], n: u32) -> Option<u32> {
 /// A run's NAT population and transport parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NatSetup {
-    /// The class of each node is drawn from this mix (node 0, the bootstrap,
-    /// is always open).
-    pub mix: NatMix,
+    /// Each node's AS group and NAT class are drawn from this model (node
+    /// 0, the bootstrap, is always open); a flat mix is a model without
+    /// groups ([`NatModel::uniform`]).
+    pub model: NatModel,
     /// The seed of the class draw (normally the run seed).
     pub seed: u64,
     /// Binding timeout of every NAT. Default 30 s (the presets' timeout).
@@ -75,8 +76,13 @@ pub struct NatSetup {
 impl NatSetup {
     /// A setup with the presets' 30 s timeout and a 30 ms TCP relay.
     pub fn new(mix: NatMix, seed: u64) -> Self {
+        Self::with_model(NatModel::uniform(mix), seed)
+    }
+
+    /// [`NatSetup::new`] with an AS-group-dependent model.
+    pub fn with_model(model: NatModel, seed: u64) -> Self {
         NatSetup {
-            mix,
+            model,
             seed,
             binding_timeout: NatBehavior::PRESET_TIMEOUT,
             tcp_relay_ms: 30.0,
@@ -88,7 +94,7 @@ impl NatSetup {
         if i == 0 {
             NatType::Open
         } else {
-            self.mix.class_of(self.seed, i).into()
+            self.model.assign(self.seed, i).1.into()
         }
     }
 

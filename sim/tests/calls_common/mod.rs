@@ -22,7 +22,8 @@ pub fn churning(nodes: u32, calls: u32, seed: u64) -> CallScenarioConfig {
             warmup_s: 5.0 * DAY,
             ..ChurnSpec::new(nodes, ChurnModel::SkypeSupernode, DAY)
         },
-        nat: NatMix::preset(NatPreset::Consumer),
+        nat: Some(NatMix::preset(NatPreset::Consumer)),
+        nat_model: None,
         nat_exact: false,
         rules: Default::default(),
         topology: TopologyConfig {
