@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! DIR/runs/<run_id>/  lookups.parquet puts.parquet traffic.parquet nodes.parquet
-//!                     summary.csv run.json            (one directory per run)
+//!                     traffic_by_class.parquet summary.csv run.json
+//!                     (one directory per run; graph tables stay here)
 //! DIR/runs.parquet    one row per run and protocol
-//! DIR/lookups.parquet puts.parquet traffic.parquet nodes.parquet
+//! DIR/lookups.parquet puts.parquet traffic.parquet nodes.parquet traffic_by_class.parquet
 //!                     every run's rows, in run order, plus run_id, point, replication
 //! DIR/summary.csv     per grid point, protocol and metric: over replications
 //! DIR/manifest.json   written last
@@ -208,8 +209,7 @@ fn read_parquet(path: &Path, name: &str) -> Result<DataFrame, Error> {
 
 /// An event table of every run, in run order, with `run_id`, `point` and
 /// `replication` appended.
-fn event_table(dir: &Path, index: usize, records: &[RunRecord]) -> Result<DataFrame, Error> {
-    let name = TABLES[index];
+fn event_table(dir: &Path, name: &str, records: &[RunRecord]) -> Result<DataFrame, Error> {
     let err = table_error(name);
     let run_columns = |r: Option<&RunRecord>, height: usize| {
         [
@@ -244,11 +244,12 @@ fn event_table(dir: &Path, index: usize, records: &[RunRecord]) -> Result<DataFr
     let mut df = match all {
         Some(df) => df,
         None => {
-            let mut empty = match index {
-                0 => tables::lookups_frame(&[]),
-                1 => tables::puts_frame(&[]),
-                2 => tables::traffic_frame(&[]),
-                _ => tables::nodes_frame(&[]),
+            let mut empty = match name {
+                n if n == TABLES[0] => tables::lookups_frame(&[]),
+                n if n == TABLES[1] => tables::puts_frame(&[]),
+                n if n == TABLES[2] => tables::traffic_frame(&[]),
+                n if n == TABLES[3] => tables::nodes_frame(&[]),
+                _ => tables::traffic_by_class_frame(&[]),
             }
             .map_err(&err)?;
             for c in run_columns(None, 0) {
@@ -399,8 +400,8 @@ pub fn write_combined(
     }
     let mut files = vec![RUNS_TABLE.to_string()];
     write_parquet(&dir.join(RUNS_TABLE), &mut runs_frame(grid, records)?)?;
-    for (i, name) in TABLES.iter().enumerate() {
-        write_parquet(&dir.join(name), &mut event_table(dir, i, records)?)?;
+    for name in TABLES.iter().chain([&tables::TRAFFIC_BY_CLASS]) {
+        write_parquet(&dir.join(name), &mut event_table(dir, name, records)?)?;
         files.push(name.to_string());
     }
     let rows = point_rows(grid, records);
