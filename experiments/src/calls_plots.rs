@@ -13,8 +13,7 @@
 //! readable; the CDF cycles through eight colours, then dashes.
 
 use crate::error::Error;
-use crate::output::{create_dir, write_atomic_via_path, write_bytes_atomic};
-use crate::plot::{palette, register_fonts};
+use crate::plot::{DrawResult, palette};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -38,47 +37,16 @@ const COLOURS: [RGBColor; 8] = [
     RGBColor(0x80, 0x80, 0x80),
 ];
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
-
 fn save_both(
     dir: &Path,
     name: &str,
     draw_svg: impl Fn(DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult<SVGBackend<'_>>,
     draw_png: impl Fn(DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult<BitMapBackend<'_>>,
 ) -> Result<Vec<String>, Error> {
-    register_fonts();
-    create_dir(dir)?;
-    let err = |file: String| {
-        move |e: String| Error::Plot {
-            name: file,
-            message: e,
-        }
-    };
-    let svg_name = format!("{name}.svg");
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw_svg(root.clone())
-            .map_err(|e| e.to_string())
-            .map_err(err(svg_name.clone()))?;
-        root.present()
-            .map_err(|e| e.to_string())
-            .map_err(err(svg_name.clone()))?;
-    }
-    write_bytes_atomic(&dir.join(&svg_name), svg.as_bytes())?;
-    let png_name = format!("{name}.png");
-    write_atomic_via_path(&dir.join(&png_name), |tmp| {
-        let root = BitMapBackend::new(tmp, SIZE).into_drawing_area();
-        draw_png(root.clone())
-            .map_err(|e| e.to_string())
-            .map_err(err(png_name.clone()))?;
-        root.present()
-            .map_err(|e| e.to_string())
-            .map_err(err(png_name.clone()))
-    })?;
+    crate::plot::save_both_sized(dir, name, SIZE, draw_svg, draw_png)?;
     Ok(vec![
-        format!("plots/{svg_name}"),
-        format!("plots/{png_name}"),
+        format!("plots/{name}.svg"),
+        format!("plots/{name}.png"),
     ])
 }
 

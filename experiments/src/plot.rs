@@ -94,10 +94,22 @@ pub fn log2_ceil(n: u64) -> u32 {
 pub(crate) type DrawResult<DB> =
     Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
-/// Writes `name.svg` and `name.png` into `dir`, each drawn by `draw`.
+/// Writes `name.svg` and `name.png` into `dir` at the standard [`SIZE`],
+/// each drawn by `draw`.
 pub(crate) fn save_both(
     dir: &Path,
     name: &str,
+    draw_svg: impl Fn(DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult<SVGBackend<'_>>,
+    draw_png: impl Fn(DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult<BitMapBackend<'_>>,
+) -> Result<(), Error> {
+    save_both_sized(dir, name, SIZE, draw_svg, draw_png)
+}
+
+/// [`save_both`] at another canvas size.
+pub(crate) fn save_both_sized(
+    dir: &Path,
+    name: &str,
+    size: (u32, u32),
     draw_svg: impl Fn(DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult<SVGBackend<'_>>,
     draw_png: impl Fn(DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult<BitMapBackend<'_>>,
 ) -> Result<(), Error> {
@@ -113,7 +125,7 @@ pub(crate) fn save_both(
     };
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         draw_svg(root.clone())
             .map_err(|e| e.to_string())
             .map_err(plot_err(&svg_name))?;
@@ -124,7 +136,7 @@ pub(crate) fn save_both(
     write_bytes_atomic(&dir.join(&svg_name), svg.as_bytes())?;
     let png_name = format!("{name}.png");
     write_atomic_via_path(&dir.join(&png_name), |tmp| {
-        let root = BitMapBackend::new(tmp, SIZE).into_drawing_area();
+        let root = BitMapBackend::new(tmp, size).into_drawing_area();
         draw_png(root.clone())
             .map_err(|e| e.to_string())
             .map_err(plot_err(&png_name))?;
