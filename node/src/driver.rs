@@ -765,19 +765,23 @@ impl<P: LiveDht> Driver<P> {
         }
     }
 
+    /// The normalized AoR and its DHT key, or why `aor` is not one.
+    fn aor_key(&self, aor: &str) -> Result<(String, NodeId), String> {
+        let name = registration::normalize_aor(aor).map_err(|e| e.to_string())?;
+        let key = self.hash.hash(name.as_bytes());
+        Ok((name, key))
+    }
+
     fn ctl_unregister(&mut self, aor: &str, reply: oneshot::Sender<Result<CtlReply, String>>) {
         let mut reply = Some(reply);
         if !self.ready(&mut reply) {
             return;
         }
         let Some(reply) = reply else { return };
-        let (name, key_id) = match registration::normalize_aor(aor) {
-            Ok(n) => {
-                let k = self.hash.hash(n.as_bytes());
-                (n, k)
-            }
+        let (name, key_id) = match self.aor_key(aor) {
+            Ok(x) => x,
             Err(e) => {
-                let _ = reply.send(Err(e.to_string()));
+                let _ = reply.send(Err(e));
                 return;
             }
         };
@@ -797,13 +801,10 @@ impl<P: LiveDht> Driver<P> {
             return;
         }
         let Some(reply) = reply else { return };
-        let (name, key) = match registration::normalize_aor(aor) {
-            Ok(n) => {
-                let k = self.hash.hash(n.as_bytes());
-                (n, k)
-            }
+        let (name, key) = match self.aor_key(aor) {
+            Ok(x) => x,
             Err(e) => {
-                let _ = reply.send(Err(e.to_string()));
+                let _ = reply.send(Err(e));
                 return;
             }
         };
