@@ -27,8 +27,9 @@ use crate::calls_plots::{self, Bars, DelayCdf, PathShares};
 use crate::calls_spec::Variant;
 use crate::calls_tables::{self, VariantRun, wilson95};
 use crate::error::Error;
-use crate::manifest::{MANIFEST, Manifest, trace_hash_hex};
+use crate::manifest::{MANIFEST, Manifest, ProtocolManifest, trace_hash_hex};
 use crate::output::{create_dir, write_bytes_atomic};
+use crate::record::{RunProtocol, VariantOf};
 use crate::run::{RunReport, churn_kind, events_per_s};
 use crate::spec::Spec;
 use peerlab_churn::NatClass;
@@ -42,6 +43,9 @@ pub struct Simulated {
     pub variants: Vec<Variant>,
     /// Their reports, in the same order.
     pub reports: Vec<CallReport>,
+    /// Wall-clock seconds of each variant's simulation (the population's
+    /// construction is counted in the first variant of its failover).
+    pub variant_wall_s: Vec<f64>,
     /// Wall-clock seconds of all simulations.
     pub wall_time_s: f64,
 }
@@ -60,22 +64,27 @@ pub fn simulate(spec: &Spec, spec_file: &Path, seed: u64) -> Result<Simulated, E
     };
     let start = Instant::now();
     let mut reports = Vec::with_capacity(variants.len());
+    let mut variant_wall_s = Vec::with_capacity(variants.len());
     // Variants are failover-major: build the population once per failover.
     let per = calls.strategy_list().len();
     for chunk in variants.chunks(per) {
         let t = Instant::now();
         let run = CallRun::new(&chunk[0].config).map_err(value_error)?;
-        tracing::info!(wall_s = t.elapsed().as_secs_f64(), "calls population built");
+        let mut built_s = t.elapsed().as_secs_f64();
+        tracing::info!(wall_s = built_s, "calls population built");
         for v in chunk {
             let t = Instant::now();
             let built = v.config.strategy.build();
             reports.push(run.run(built.as_ref()).map_err(value_error)?);
-            tracing::info!(variant = %v.label, wall_s = t.elapsed().as_secs_f64(), "variant simulated");
+            let wall_s = t.elapsed().as_secs_f64();
+            tracing::info!(variant = %v.label, wall_s, "variant simulated");
+            variant_wall_s.push(wall_s + std::mem::take(&mut built_s));
         }
     }
     Ok(Simulated {
         variants,
         reports,
+        variant_wall_s,
         wall_time_s: start.elapsed().as_secs_f64(),
     })
 }
@@ -84,6 +93,103 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(hash, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
     })
+}
+
+fn variant_runs(sim: &Simulated) -> Vec<VariantRun<'_>> {
+    sim.variants
+        .iter()
+        .zip(&sim.reports)
+        .map(|(variant, report)| VariantRun { variant, report })
+        .collect()
+}
+
+/// What [`write_data`] wrote.
+pub struct Data {
+    /// The files written, relative to the directory.
+    pub files: Vec<String>,
+    /// Each variant's summary, in variant order.
+    pub summaries: Vec<CallSummary>,
+    /// FNV-1a of the tables' bytes: the run's trace hash.
+    pub hash: u64,
+}
+
+/// Writes the tables and `summary.csv` of a calls run into `out_dir`
+/// (which must exist): the data a sweep keeps for each run.
+pub fn write_data(sim: &Simulated, out_dir: &Path) -> Result<Data, Error> {
+    let runs = variant_runs(sim);
+    let mut files = calls_tables::write_tables(out_dir, &runs)?;
+    let mut hash = 0xCBF2_9CE4_8422_2325;
+    for f in &files {
+        let p = out_dir.join(f);
+        let bytes = std::fs::read(&p)
+            .map_err(|e| Error::Other(format!("cannot read back {}: {e}", p.display())))?;
+        hash = fnv1a(hash, &bytes);
+    }
+    let summaries: Vec<CallSummary> = sim.reports.iter().map(CallReport::summary).collect();
+    let rows: Vec<(&Variant, &CallSummary)> = sim.variants.iter().zip(&summaries).collect();
+    write_bytes_atomic(
+        &out_dir.join("summary.csv"),
+        calls_tables::summary_csv(&rows).as_bytes(),
+    )?;
+    files.push("summary.csv".into());
+    Ok(Data {
+        files,
+        summaries,
+        hash,
+    })
+}
+
+/// One run of a calls sweep: simulates every variant of `spec` with `seed`
+/// and writes its data into `out_dir` ([`write_data`]). Returns the files,
+/// one [`RunProtocol`] per variant (its label in `protocol`, its strategy
+/// and failover in `variant`, the run-level metrics of
+/// [`calls_tables::run_metrics`]; its trace hash is FNV-1a of the
+/// variant's report as JSON), the run's trace hash (as `peerlab run`'s
+/// manifest has it) and the wall time.
+pub fn sweep_run(
+    spec: &Spec,
+    spec_file: &Path,
+    seed: u64,
+    out_dir: &Path,
+) -> Result<(Vec<String>, Vec<RunProtocol>, u64, f64), Error> {
+    let sim = simulate(spec, spec_file, seed)?;
+    let data = write_data(&sim, out_dir)?;
+    let sim_time_s = horizon(spec);
+    let mut protocols = Vec::with_capacity(sim.variants.len());
+    for (i, (v, r)) in sim.variants.iter().zip(&sim.reports).enumerate() {
+        let json = serde_json::to_vec(r)
+            .map_err(|e| Error::Other(format!("cannot serialize a call report: {e}")))?;
+        let events = r.calls.len() as u64;
+        let wall_time_s = sim.variant_wall_s[i];
+        protocols.push(RunProtocol {
+            run: ProtocolManifest {
+                protocol: v.label.clone(),
+                trace_hash: trace_hash_hex(fnv1a(0xCBF2_9CE4_8422_2325, &json)),
+                events,
+                wall_time_s,
+                events_per_s: events_per_s(events, wall_time_s),
+                sim_time_s,
+                nodes_joined: r.nodes.len() as u32,
+                messages_dropped: 0,
+                lookups: 0,
+                puts: 0,
+            },
+            variant: Some(VariantOf {
+                strategy: v.strategy.clone(),
+                failover: v.failover.clone(),
+            }),
+            metrics: calls_tables::run_metrics(&data.summaries[i]),
+        });
+    }
+    Ok((data.files, protocols, data.hash, sim.wall_time_s))
+}
+
+/// The churn horizon of a calls spec (NaN when it cannot be built).
+fn horizon(spec: &Spec) -> f64 {
+    spec.calls
+        .as_ref()
+        .and_then(|c| c.churn.build().ok())
+        .map_or(f64::NAN, |sc| sc.phases().end_s)
 }
 
 /// Writes every result file of a calls run into `out_dir`, the manifest
@@ -102,27 +208,12 @@ pub fn write_results(
         }
         _ => {}
     }
-    let runs: Vec<VariantRun<'_>> = sim
-        .variants
-        .iter()
-        .zip(&sim.reports)
-        .map(|(variant, report)| VariantRun { variant, report })
-        .collect();
-    let mut files = calls_tables::write_tables(out_dir, &runs)?;
-    let mut hash = 0xCBF2_9CE4_8422_2325;
-    for f in &files {
-        let p = out_dir.join(f);
-        let bytes = std::fs::read(&p)
-            .map_err(|e| Error::Other(format!("cannot read back {}: {e}", p.display())))?;
-        hash = fnv1a(hash, &bytes);
-    }
-    let summaries: Vec<CallSummary> = sim.reports.iter().map(CallReport::summary).collect();
-    let rows: Vec<(&Variant, &CallSummary)> = sim.variants.iter().zip(&summaries).collect();
-    write_bytes_atomic(
-        &out_dir.join("summary.csv"),
-        calls_tables::summary_csv(&rows).as_bytes(),
-    )?;
-    files.push("summary.csv".into());
+    let runs = variant_runs(sim);
+    let Data {
+        mut files,
+        summaries,
+        hash,
+    } = write_data(sim, out_dir)?;
 
     let plots = out_dir.join("plots");
     let calls = spec.calls.as_ref().expect("a calls run has [calls]");
@@ -226,11 +317,7 @@ pub fn write_results(
     }
 
     let events: u64 = sim.reports.iter().map(|r| r.calls.len() as u64).sum();
-    let sim_time_s = calls
-        .churn
-        .build()
-        .map(|sc| sc.phases().end_s)
-        .unwrap_or(f64::NAN);
+    let sim_time_s = horizon(spec);
     let manifest = Manifest {
         peerlab_version: env!("CARGO_PKG_VERSION").to_string(),
         spec_file: spec_file.display().to_string(),

@@ -35,10 +35,17 @@
 //! strategy whose name repeats an earlier one's gets its position appended
 //! (`threshold#3`).
 //!
-//! A calls run uses no overlay: `[workload]`, `[churn]`, `[churn_workload]`
-//! and `[graph]` are errors in a spec with `[calls]`, and so are `[network]`,
-//! `[dht]` and `[sim]` unless they only repeat their defaults (as
-//! `peerlab spec show` prints them). Errors name the field under `calls.`.
+//! A calls run uses no overlay: `[workload]`, `[churn]`, `[churn_workload]`,
+//! `[graph]` and `[nat]` are errors in a spec with `[calls]`, and so are
+//! `[network]`, `[dht]` and `[sim]` unless they only repeat their defaults
+//! (as `peerlab spec show` prints them). Errors name the field under
+//! `calls.`.
+//!
+//! A calls spec may have a `[sweep]` over any `calls.*` path (and
+//! `run.seed`), run by `peerlab sweep` like an overlay sweep
+//! ([`crate::grid`], [`crate::combine`]); its `[plots]` chooses the sweep's
+//! figures (`kinds = ["metric_vs_param"]`, `metrics = ["success_rate"]`).
+//! A single `peerlab run` draws its fixed set of calls figures.
 
 use crate::error::Error;
 use crate::spec::Spec;
@@ -256,28 +263,49 @@ impl CallsSection {
 
 /// Finishes parsing a spec that has `[calls]`: rejects the overlay tables a
 /// calls run would ignore, resolves a relative trace path against the spec's
-/// directory, and validates.
-pub fn finish(mut spec: Spec, text: &str, path: &Path) -> Result<Spec, Error> {
+/// directory, validates, and checks a `[sweep]` grid (every path, value
+/// and point) before anything runs.
+pub fn finish(spec: Spec, text: &str, path: &Path) -> Result<Spec, Error> {
+    let raw: toml::Table = toml::from_str(text).unwrap_or_default();
+    for table in ["workload", "churn", "churn_workload", "graph", "nat"] {
+        if raw.contains_key(table) {
+            return Err(Error::SpecUnsupported {
+                file: path.to_path_buf(),
+                path_in_spec: table.to_string(),
+                reason: "a spec with `[calls]` runs the call scenario only; its churn is \
+                         `[calls.churn]` and its workload `[calls.calls]`"
+                    .to_string(),
+            });
+        }
+    }
+    let spec = resolve_and_check(spec, path, path.parent().unwrap_or(Path::new("")))?;
+    if spec.sweep.is_some() {
+        crate::grid::Grid::new(&spec, path)?;
+    }
+    Ok(spec)
+}
+
+/// The checks of a parsed calls spec that need no spec text (shared with
+/// every grid point of a sweep, [`crate::grid`]): the overlay sections must
+/// be absent or at their defaults, a relative trace path resolves against
+/// `spec_dir`, and the spec validates. `file` names the spec in errors.
+pub fn resolve_and_check(mut spec: Spec, file: &Path, spec_dir: &Path) -> Result<Spec, Error> {
     let unsupported = |table: &str, reason: &str| Error::SpecUnsupported {
-        file: path.to_path_buf(),
+        file: file.to_path_buf(),
         path_in_spec: table.to_string(),
         reason: reason.to_string(),
     };
-    let raw: toml::Table = toml::from_str(text).unwrap_or_default();
-    for table in [
-        "workload",
-        "churn",
-        "churn_workload",
-        "graph",
-        "plots",
-        "nat",
+    let only_calls = "a spec with `[calls]` runs the call scenario only; its churn is \
+                      `[calls.churn]` and its workload `[calls.calls]`";
+    for (table, present) in [
+        ("workload", spec.workload.is_some()),
+        ("churn", spec.churn.is_some()),
+        ("churn_workload", spec.churn_workload.is_some()),
+        ("graph", spec.graph.is_some()),
+        ("nat", spec.nat.is_some()),
     ] {
-        if raw.contains_key(table) {
-            return Err(unsupported(
-                table,
-                "a spec with `[calls]` runs the call scenario only; its churn is \
-                 `[calls.churn]` and its workload `[calls.calls]`",
-            ));
+        if present {
+            return Err(unsupported(table, only_calls));
         }
     }
     let defaults = Spec::default();
@@ -300,9 +328,9 @@ pub fn finish(mut spec: Spec, text: &str, path: &Path) -> Result<Spec, Error> {
         && let ChurnModel::Trace(src) = &mut c.churn.model
         && src.path.is_relative()
     {
-        let joined = path.parent().unwrap_or(Path::new("")).join(&src.path);
+        let joined = spec_dir.join(&src.path);
         src.path = std::path::absolute(&joined).unwrap_or(joined);
     }
-    spec.validate(path)?;
+    spec.validate(file)?;
     Ok(spec)
 }

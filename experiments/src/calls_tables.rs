@@ -299,6 +299,78 @@ pub fn summary_csv(rows: &[(&Variant, &CallSummary)]) -> String {
     out
 }
 
+/// The run-level metrics of one variant, as a sweep records them in
+/// `run.json` and `runs.parquet` and summarises them over replications:
+/// every numeric column of the run's `summary.csv` except the Wilson
+/// bounds, under the same names. Each is one figure of the run (`n` = 1).
+pub fn run_metrics(s: &CallSummary) -> Vec<crate::record::RunMetric> {
+    let rate = if s.calls == 0 {
+        f64::NAN
+    } else {
+        s.successes as f64 / s.calls as f64
+    };
+    let mut rows: Vec<(&str, &str, f64)> = vec![
+        ("calls", "calls", s.calls as f64),
+        ("successes", "calls", s.successes as f64),
+        ("success_rate", "fraction", rate),
+    ];
+    let failures = [
+        "failed_user_not_found",
+        "failed_no_connectivity",
+        "failed_relay_refused",
+        "failed_relay_lost",
+    ];
+    rows.extend(
+        failures
+            .iter()
+            .zip(s.failures)
+            .map(|(m, x)| (*m, "calls", x as f64)),
+    );
+    let paths = [
+        "path_direct",
+        "path_punched",
+        "path_relay_udp",
+        "path_relay_tcp",
+    ];
+    rows.extend(
+        paths
+            .iter()
+            .zip(s.paths)
+            .map(|(m, x)| (*m, "calls", x as f64)),
+    );
+    rows.extend([
+        ("added_delay_mean_ms", "ms", s.added_mean_ms),
+        ("added_delay_p50_ms", "ms", s.added_p50_ms),
+        ("added_delay_p95_ms", "ms", s.added_p95_ms),
+        ("setup_mean_ms", "ms", s.setup_mean_ms),
+        ("jain_relayed_bytes", "index", s.jain),
+        ("public_relay_share", "fraction", s.public_relay_share),
+        (
+            "public_population_share",
+            "fraction",
+            s.public_population_share,
+        ),
+        ("spare_p5_kbps", "kb/s", s.spare_p5_kbps),
+        ("probes_per_selection", "probes", s.probes_per_selection),
+        (
+            "interruptions_per_relayed_call",
+            "interruptions",
+            s.interruptions_per_relayed_call,
+        ),
+        ("annoyed_s_per_relay", "s", s.annoyed_s_per_relay),
+    ]);
+    rows.into_iter()
+        .map(|(metric, unit, x)| crate::record::RunMetric {
+            metric: metric.to_string(),
+            unit: unit.to_string(),
+            mean: x.is_finite().then_some(x),
+            std: None,
+            n: 1,
+            ci95_half_width: None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,13 @@
 //! Combining a sweep's finished runs into its result directory.
 //!
 //! ```text
-//! DIR/runs/<run_id>/  lookups.parquet puts.parquet traffic.parquet nodes.parquet
-//!                     traffic_by_class.parquet summary.csv run.json
-//!                     (one directory per run; graph tables stay here)
-//! DIR/runs.parquet    one row per run and protocol
-//! DIR/lookups.parquet puts.parquet traffic.parquet nodes.parquet traffic_by_class.parquet
-//!                     every run's rows, in run order, plus run_id, point, replication
-//! DIR/summary.csv     per grid point, protocol and metric: over replications
+//! DIR/runs/<run_id>/  the run's tables (overlay: lookups puts traffic nodes
+//!                     traffic_by_class and any graph tables; calls: calls
+//!                     relay_nodes), its summary.csv and run.json
+//! DIR/runs.parquet    one row per run and protocol (calls: per run and variant)
+//! DIR/<table>.parquet every run's rows of each table in COMBINED_TABLES that
+//!                     the runs wrote, in run order, plus run_id, point, replication
+//! DIR/summary.csv     per grid point, protocol (variant) and metric: over replications
 //! DIR/manifest.json   written last
 //! ```
 //!
@@ -15,20 +15,25 @@
 //! tables), never from memory, so the combined files depend only on which
 //! runs the directory holds: a sweep run with any thread count, resumed
 //! after a kill, or merged from shards gives byte-identical `runs.parquet`,
-//! event tables and `summary.csv`. Rows are in run-index order. Wall-clock
-//! times appear only in `manifest.json` and the runs' `run.json`.
+//! combined tables and `summary.csv`. Rows are in run-index order.
+//! Wall-clock times appear only in `manifest.json` and the runs' `run.json`.
+//! A table is combined when at least one run wrote it; runs that did not
+//! (a swept `[graph]` option, say) add no rows.
 //!
 //! `runs.parquet` columns: `run_id` str, `point` u32, `replication` u32,
 //! `seed` u64, one column per swept path (named by the path; i64, f64, bool
 //! or str after the values' TOML type, str with the TOML text for mixed
-//! types and tables), `protocol` str, one f64 column per run-level metric
-//! (the mean of the run's `summary.csv` row; null when undefined or not
-//! reported by that run), `trace_hash` str (that protocol's).
+//! types and tables), `protocol` str (a calls sweep: `variant` str, then
+//! `strategy` str and `failover` str), one f64 column per run-level metric
+//! (the mean of the run's `summary.csv` row, or for calls the run's
+//! figure, [`crate::calls_tables::run_metrics`]; null when undefined or not
+//! reported by that run), `trace_hash` str (that protocol's or variant's).
 //!
 //! `summary.csv` columns: `metric,unit,mean,std,n,ci95_half_width,protocol`
-//! as for one run, then `point` and one column per swept path. `mean`,
-//! `std` and the Student-t interval are over the replications' run-level
-//! means; `n` counts replications where the metric is defined.
+//! as for one run (a calls sweep: `variant` in place of `protocol`), then
+//! `point` and one column per swept path. `mean`, `std` and the Student-t
+//! interval are over the replications' run-level means; `n` counts
+//! replications where the metric is defined.
 
 use crate::error::Error;
 use crate::grid::{Grid, show_value};
@@ -41,7 +46,7 @@ use crate::record::{RUN_RECORD, RunRecord};
 use crate::run::{SUMMARY, events_per_s};
 use crate::spec::Spec;
 use crate::summary::{CSV_HEADER, Stats, num};
-use crate::tables::{self, TABLES, write_parquet};
+use crate::tables::{self, write_parquet};
 use polars::prelude::{Column, DataFrame, ParquetReader, SerReader};
 use std::path::Path;
 
@@ -49,6 +54,32 @@ use std::path::Path;
 pub const RUNS_TABLE: &str = "runs.parquet";
 /// The directory of a sweep's runs.
 pub const RUNS_DIR: &str = "runs";
+
+/// The per-run tables a sweep combines, in the order they are written: one
+/// entry per table, so that adding a table is adding a line.
+pub const COMBINED_TABLES: &[&str] = &[
+    tables::TABLES[0],
+    tables::TABLES[1],
+    tables::TABLES[2],
+    tables::TABLES[3],
+    tables::TRAFFIC_BY_CLASS,
+    crate::graph_out::GRAPH_METRICS,
+    crate::graph_out::IN_DEGREE,
+    crate::graph_out::REPAIR,
+    crate::graph_out::REPAIR_SAMPLES,
+    crate::calls_tables::CALLS,
+    crate::calls_tables::RELAY_NODES,
+];
+
+/// The name of the column (in `runs.parquet` and `summary.csv`) that tells
+/// a run's parts apart: `protocol`, or `variant` for a calls sweep.
+pub fn group_column(spec: &Spec) -> &'static str {
+    if spec.calls.is_some() {
+        "variant"
+    } else {
+        "protocol"
+    }
+}
 
 /// How a sweep's result directory came about, for its manifest.
 #[derive(Clone, Debug)]
@@ -140,7 +171,7 @@ pub fn plain_value(v: &toml::Value) -> String {
     }
 }
 
-/// `runs.parquet`: one row per run and protocol.
+/// `runs.parquet`: one row per run and protocol (calls: variant).
 pub fn runs_frame(grid: &Grid, records: &[RunRecord]) -> Result<DataFrame, Error> {
     let rows: Vec<(&RunRecord, usize)> = records
         .iter()
@@ -173,12 +204,26 @@ pub fn runs_frame(grid: &Grid, records: &[RunRecord]) -> Result<DataFrame, Error
             .collect();
         columns.push(axis_column(&axis.path, &values));
     }
+    let group = grid
+        .points
+        .first()
+        .map_or("protocol", |p| group_column(&p.spec));
+    let calls = group == "variant";
     columns.push(Column::new(
-        "protocol".into(),
+        group.into(),
         rows.iter()
             .map(|(r, p)| r.protocols[*p].run.protocol.clone())
             .collect::<Vec<_>>(),
     ));
+    if calls {
+        let of = |f: fn(&crate::record::VariantOf) -> &String| {
+            rows.iter()
+                .map(|(r, p)| r.protocols[*p].variant.as_ref().map(|v| f(v).clone()))
+                .collect::<Vec<Option<String>>>()
+        };
+        columns.push(Column::new("strategy".into(), of(|v| &v.strategy)));
+        columns.push(Column::new("failover".into(), of(|v| &v.failover)));
+    }
     for (metric, _) in metric_names(records) {
         let xs: Vec<Option<f64>> = rows
             .iter()
@@ -207,31 +252,20 @@ fn read_parquet(path: &Path, name: &str) -> Result<DataFrame, Error> {
     ParquetReader::new(file).finish().map_err(table_error(name))
 }
 
-/// An event table of every run, in run order, with `run_id`, `point` and
-/// `replication` appended.
-fn event_table(dir: &Path, name: &str, records: &[RunRecord]) -> Result<DataFrame, Error> {
+/// A per-run table of every run that wrote it, in run order, with
+/// `run_id`, `point` and `replication` appended; `None` when no run wrote
+/// it.
+fn event_table(dir: &Path, name: &str, records: &[RunRecord]) -> Result<Option<DataFrame>, Error> {
     let err = table_error(name);
-    let run_columns = |r: Option<&RunRecord>, height: usize| {
-        [
-            Column::new(
-                "run_id".into(),
-                vec![r.map(|r| r.run_id.clone()).unwrap_or_default(); height],
-            ),
-            Column::new(
-                "point".into(),
-                vec![r.map_or(0, |r| r.point as u32); height],
-            ),
-            Column::new(
-                "replication".into(),
-                vec![r.map_or(0, |r| r.replication); height],
-            ),
-        ]
-    };
     let mut all: Option<DataFrame> = None;
-    for r in records {
+    for r in records.iter().filter(|r| r.files.iter().any(|f| f == name)) {
         let mut df = read_parquet(&dir.join(RUNS_DIR).join(&r.run_id).join(name), name)?;
         let h = df.height();
-        for c in run_columns(Some(r), h) {
+        for c in [
+            Column::new("run_id".into(), vec![r.run_id.clone(); h]),
+            Column::new("point".into(), vec![r.point as u32; h]),
+            Column::new("replication".into(), vec![r.replication; h]),
+        ] {
             df.with_column(c).map_err(&err)?;
         }
         match &mut all {
@@ -241,25 +275,10 @@ fn event_table(dir: &Path, name: &str, records: &[RunRecord]) -> Result<DataFram
             }
         }
     }
-    let mut df = match all {
-        Some(df) => df,
-        None => {
-            let mut empty = match name {
-                n if n == TABLES[0] => tables::lookups_frame(&[]),
-                n if n == TABLES[1] => tables::puts_frame(&[]),
-                n if n == TABLES[2] => tables::traffic_frame(&[]),
-                n if n == TABLES[3] => tables::nodes_frame(&[]),
-                _ => tables::traffic_by_class_frame(&[]),
-            }
-            .map_err(&err)?;
-            for c in run_columns(None, 0) {
-                empty.with_column(c).map_err(&err)?;
-            }
-            empty
-        }
-    };
-    df.rechunk_mut();
-    Ok(df)
+    Ok(all.map(|mut df| {
+        df.rechunk_mut();
+        df
+    }))
 }
 
 /// The rows of a sweep's `summary.csv`: per grid point (in order), protocol
@@ -312,7 +331,15 @@ fn csv_field(s: &str) -> String {
 
 /// The text of a sweep's `summary.csv`.
 pub fn summary_csv(grid: &Grid, rows: &[PointRow]) -> String {
-    let mut s = format!("{CSV_HEADER},point");
+    let group = grid
+        .points
+        .first()
+        .map_or("protocol", |p| group_column(&p.spec));
+    let header = match CSV_HEADER.strip_suffix("protocol") {
+        Some(head) => format!("{head}{group}"),
+        None => CSV_HEADER.to_string(),
+    };
+    let mut s = format!("{header},point");
     for a in &grid.axes {
         s.push(',');
         s.push_str(&csv_field(&a.path));
@@ -400,9 +427,22 @@ pub fn write_combined(
     }
     let mut files = vec![RUNS_TABLE.to_string()];
     write_parquet(&dir.join(RUNS_TABLE), &mut runs_frame(grid, records)?)?;
-    for name in TABLES.iter().chain([&tables::TRAFFIC_BY_CLASS]) {
-        write_parquet(&dir.join(name), &mut event_table(dir, name, records)?)?;
-        files.push(name.to_string());
+    for name in COMBINED_TABLES {
+        // A table no run wrote is not combined; one left from an earlier
+        // invocation (other runs) goes, so the directory holds what these
+        // runs say.
+        match event_table(dir, name, records)? {
+            Some(mut df) => {
+                write_parquet(&dir.join(name), &mut df)?;
+                files.push(name.to_string());
+            }
+            None => match std::fs::remove_file(dir.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::write(dir.join(name), e));
+                }
+                _ => {}
+            },
+        }
     }
     let rows = point_rows(grid, records);
     write_bytes_atomic(&dir.join(SUMMARY), summary_csv(grid, &rows).as_bytes())?;

@@ -42,6 +42,7 @@ use context::Ctx;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+pub use sweep::MAIN_METRICS;
 pub use timeline::{bin_width, binned};
 
 /// The plot kinds a spec can ask for in `[plots] kinds`.

@@ -9,6 +9,8 @@
 //!
 //! Every key other than `replications` is the dotted path of a parameter
 //! (quoted, or as nested tables: `dht.kademlia.k = [...]` is the same path),
+//! in an overlay spec or in a calls spec (`"calls.relay.failover.k" = [1, 2,
+//! 3]`, `"calls.churn.nodes"`, `"calls.strategy"`, ...),
 //! and its value is the array of values to try. A value may be anything the
 //! parameter takes, a whole table included (`"network.latency" =
 //! [{ model = "constant", ms = 20.0 }, { model = "coordinates" }]`).
@@ -203,7 +205,12 @@ pub struct Grid {
 /// Parameters a resolved spec leaves out while they are unset, but which a
 /// sweep may still set: leaving them out means "the default", not "no such
 /// parameter".
-const OPTIONAL_LEAVES: &[&str] = &["dht.routing"];
+const OPTIONAL_LEAVES: &[&str] = &[
+    "dht.routing",
+    "calls.strategy",
+    "calls.nat",
+    "calls.nat_model",
+];
 
 /// Where a path leads in a resolved spec, or why it leads nowhere.
 fn set_path(root: &mut toml::Value, path: &str, value: toml::Value) -> Result<(), String> {
@@ -496,6 +503,11 @@ fn point_spec(
     spec.sweep = None;
     if !swept.contains(&"run.seed") {
         spec.run.seed = base_seed;
+    }
+    if spec.calls.is_some() {
+        // The calls scenario's own checks: no overlay sections swept in.
+        return crate::calls_spec::resolve_and_check(spec, file, spec_dir)
+            .map_err(PointError::Spec);
     }
     if let Some(churn) = &spec.churn
         && churn.nodes > 0

@@ -55,12 +55,25 @@ impl From<&MetricRow> for RunMetric {
     }
 }
 
-/// One protocol's part of a run.
+/// The strategy and failover of a calls run's variant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VariantOf {
+    /// The relay-selection strategy's name.
+    pub strategy: String,
+    /// The failover setting, in words.
+    pub failover: String,
+}
+
+/// One protocol's part of a run; in a calls run, one variant's
+/// ([`crate::calls_spec::Variant`]): its label is the `protocol`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunProtocol {
     /// Trace hash, events, wall time and row counts.
     #[serde(flatten)]
     pub run: ProtocolManifest,
+    /// The variant's strategy and failover (calls runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<VariantOf>,
     /// The run-level metrics, in `summary.csv` order.
     pub metrics: Vec<RunMetric>,
 }

@@ -10,13 +10,16 @@
 //!   column per swept parameter path (any column not in the single-run
 //!   header and not `point`, `run_id` or `replication`).
 //!
+//! A calls sweep has `variant` where the others have `protocol` (in
+//! `summary.csv` and its tables) and no lookups.
+//!
 //! A missing column of the sweep layout means a single run and point. Rows
 //! are grouped by (protocol, point), in the order the groups first appear;
 //! within a group, rows are told apart by run (`run_id`, else
 //! `replication`), which are the replications.
 //!
-//! `lookups.parquet` and `summary.csv` are required; `puts`, `traffic` and
-//! `nodes` are read when present. Any missing or unreadable required file,
+//! `summary.csv` is required, and so is `lookups.parquet` for a single
+//! overlay run; `puts`, `traffic` and `nodes` are read when present. Any missing or unreadable required file,
 //! corrupt table or missing column is an error naming the file.
 
 use crate::error::Error;
@@ -220,7 +223,10 @@ impl Keys {
     fn of(df: &DataFrame, path: &Path) -> Result<Keys, Error> {
         let protocol = match optional_strings(df, "protocol", path)? {
             Some(p) => p,
-            None => vec!["kademlia".to_string(); df.height()],
+            None => match optional_strings(df, "variant", path)? {
+                Some(v) => v,
+                None => vec!["kademlia".to_string(); df.height()],
+            },
         };
         let run = match optional_strings(df, "run_id", path)? {
             Some(r) => Some(r),
@@ -302,13 +308,13 @@ pub fn parse_summary(text: &str, path: &Path) -> Result<Summary, Error> {
             )
         })?);
     }
-    let protocol_at = idx("protocol");
+    let protocol_at = idx("protocol").or_else(|| idx("variant"));
     let point_at = idx("point");
     let params: Vec<String> = header
         .iter()
         .filter(|h| {
             !SUMMARY_COLUMNS.contains(&h.as_str())
-                && !["point", "run_id", "replication"].contains(&h.as_str())
+                && !["point", "run_id", "replication", "variant"].contains(&h.as_str())
         })
         .cloned()
         .collect();
@@ -381,19 +387,32 @@ impl ResultDir {
 
         let mut groups = Vec::new();
         let path = dir.join("lookups.parquet");
-        let df = read_parquet(&path)?;
+        // A sweep holds the tables its runs wrote (none of lookups for a
+        // calls sweep, or a shard without runs); a single overlay run must
+        // have lookups.
+        let optional = summary.header.iter().any(|h| h == "point")
+            || dir.join(crate::calls_tables::CALLS).exists();
+        let df = if optional && !path.exists() {
+            DataFrame::empty()
+        } else {
+            read_parquet(&path)?
+        };
         let keys = Keys::of(&df, &path)?;
-        let (time_s, success, hops, latency_ms, measured) = (
-            f64s(&df, "time_s", &path)?,
-            bools(&df, "success", &path)?,
-            f64s(&df, "hops", &path)?,
-            f64s(&df, "latency_ms", &path)?,
-            if df.column("measured").is_ok() {
-                bools(&df, "measured", &path)?
-            } else {
-                vec![true; df.height()]
-            },
-        );
+        let (time_s, success, hops, latency_ms, measured) = if df.width() == 0 {
+            Default::default()
+        } else {
+            (
+                f64s(&df, "time_s", &path)?,
+                bools(&df, "success", &path)?,
+                f64s(&df, "hops", &path)?,
+                f64s(&df, "latency_ms", &path)?,
+                if df.column("measured").is_ok() {
+                    bools(&df, "measured", &path)?
+                } else {
+                    vec![true; df.height()]
+                },
+            )
+        };
         let mut lookups = Vec::with_capacity(df.height());
         for i in 0..df.height() {
             lookups.push(Lookup {

@@ -26,6 +26,7 @@
 //! [graph]                   # overlay-graph snapshots (crate::graph_out)
 //! [plots]                   # which figures to draw (default: all that apply)
 //! kinds = ["hops", "latency_cdf", "timeseries"]
+//! metrics = ["lookup_hops"]  # what metric_vs_param draws (default: the main ones)
 //! ```
 //!
 //! A `[churn]` table (a [`peerlab_churn::ChurnSpec`]) selects the churn
@@ -109,11 +110,16 @@ pub struct PlotsSection {
     /// The plot kinds to draw; absent, every kind that applies to the data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kinds: Option<Vec<PlotKind>>,
+    /// The `summary.csv` metrics `metric_vs_param` draws against each
+    /// swept parameter; absent, its main metrics
+    /// ([`crate::figures::MAIN_METRICS`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<String>>,
 }
 
 impl PlotsSection {
     fn is_default(&self) -> bool {
-        self.kinds.is_none()
+        self.kinds.is_none() && self.metrics.is_none()
     }
 }
 

@@ -2,7 +2,8 @@
 //! resumable, optionally one shard of it.
 //!
 //! Runs go to a local rayon pool of `--threads` threads. Each run simulates
-//! every protocol of its point's spec with its seed ([`crate::grid`]),
+//! every protocol of its point's spec with its seed ([`crate::grid`]), or,
+//! for a spec with `[calls]`, every variant ([`crate::calls_run::sweep_run`]),
 //! writes its tables and `summary.csv` into `DIR/runs/<run_id>/`, then its
 //! `run.json` ([`crate::record`]) atomically and last. A re-invoked sweep
 //! keeps every run whose `run.json` exists and matches (same point spec and
@@ -116,6 +117,33 @@ pub fn finished_run(
     }
 }
 
+/// One run of an overlay spec: simulates every protocol with `seed` and
+/// writes the run's data into `dir`. Returns the files, one entry per
+/// protocol, the run's trace hash and its wall time.
+fn simulate_overlay(
+    spec: &Spec,
+    spec_file: &Path,
+    seed: u64,
+    dir: &Path,
+) -> Result<(Vec<String>, Vec<RunProtocol>, u64, f64), Error> {
+    let sims = simulate_all(spec, spec_file, seed, |_| RunProgress::hidden())?;
+    let (files, metrics) = write_data(spec, &sims, dir)?;
+    let protocols = protocol_manifests(&sims)
+        .into_iter()
+        .map(|run| RunProtocol {
+            variant: None,
+            metrics: metrics
+                .iter()
+                .filter(|m: &&MetricRow| m.protocol == run.protocol)
+                .map(RunMetric::from)
+                .collect(),
+            run,
+        })
+        .collect();
+    let wall_time_s = sims.iter().map(|s| s.wall_time_s).sum();
+    Ok((files, protocols, run_trace_hash(&sims), wall_time_s))
+}
+
 /// Runs one run of the grid into `runs_dir/<run_id>/`, `run.json` last.
 fn execute(
     grid: &Grid,
@@ -131,19 +159,11 @@ fn execute(
     }
     create_dir(&dir)?;
     tracing::info!(run = %key.run_id, seed = key.seed, point = %grid.describe(key.point), "run starting");
-    let sims = simulate_all(&spec, spec_file, key.seed, |_| RunProgress::hidden())?;
-    let (files, metrics) = write_data(&spec, &sims, &dir)?;
-    let protocols = protocol_manifests(&sims)
-        .into_iter()
-        .map(|run| RunProtocol {
-            metrics: metrics
-                .iter()
-                .filter(|m: &&MetricRow| m.protocol == run.protocol)
-                .map(RunMetric::from)
-                .collect(),
-            run,
-        })
-        .collect();
+    let (files, protocols, trace_hash, wall_time_s) = if spec.calls.is_some() {
+        crate::calls_run::sweep_run(&spec, spec_file, key.seed, &dir)?
+    } else {
+        simulate_overlay(&spec, spec_file, key.seed, &dir)?
+    };
     let parameters = grid
         .axes
         .iter()
@@ -160,8 +180,8 @@ fn execute(
         replication: key.replication,
         seed: key.seed,
         parameters,
-        trace_hash: crate::manifest::trace_hash_hex(run_trace_hash(&sims)),
-        wall_time_s: sims.iter().map(|s| s.wall_time_s).sum(),
+        trace_hash: crate::manifest::trace_hash_hex(trace_hash),
+        wall_time_s,
         protocols,
         files,
         spec,
@@ -264,14 +284,18 @@ pub fn run_sweep(
 }
 
 /// The metrics the end-of-sweep table shows, when present.
-const SHOWN: [&str; 4] = [
+const SHOWN: [&str; 7] = [
     "lookup_success",
     "lookup_hops",
     "lookup_latency_ms",
     "bytes_per_node_s",
+    "success_rate",
+    "added_delay_p95_ms",
+    "jain_relayed_bytes",
 ];
 
-/// Per grid point and protocol, the main metrics' mean ± 95% CI over
+/// Per grid point and protocol (variant, for calls), the main metrics'
+/// mean ± 95% CI over
 /// replications, one line each.
 pub fn point_table(report: &SweepReport) -> String {
     let grid = &report.grid;

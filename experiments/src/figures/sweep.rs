@@ -6,14 +6,51 @@ use super::{Figure, FigureData, PlotKind};
 use crate::plot::errorbars::{ErrorBarFigure, ErrorBarPoint, ErrorBarSeries};
 use crate::plot::scatter::{CostFigure, ScatterSeries};
 
-/// The metrics drawn against swept parameters: `(metric, axis label)`.
-const MAIN_METRICS: [(&str, &str); 5] = [
+/// The metrics drawn against swept parameters unless `[plots] metrics`
+/// says otherwise, those of calls sweeps included: `(metric, axis label)`.
+pub const MAIN_METRICS: [(&str, &str); 8] = [
     ("lookup_success", "lookup success rate"),
     ("lookup_hops", "lookup hops"),
     ("lookup_latency_ms", "lookup latency"),
     ("bytes_per_node_s", "traffic"),
     ("get_success", "get success rate"),
+    ("success_rate", "call success rate"),
+    ("added_delay_p95_ms", "95th percentile of added delay"),
+    ("jain_relayed_bytes", "Jain's index of relayed bytes"),
 ];
+
+/// Axis labels of metrics a spec may name in `[plots] metrics` beyond
+/// [`MAIN_METRICS`]; any other metric is labelled by its name.
+const LABELS: [(&str, &str); 6] = [
+    ("added_delay_mean_ms", "mean added delay"),
+    ("added_delay_p50_ms", "median added delay"),
+    ("setup_mean_ms", "mean call setup latency"),
+    ("public_relay_share", "public nodes' share of relayed bytes"),
+    ("spare_p5_kbps", "5th percentile of spare relay uplink"),
+    ("probes_per_selection", "probes per relay selection"),
+];
+
+/// The metrics to draw: the spec's `[plots] metrics`, else the main ones.
+fn chosen_metrics(ctx: &Ctx<'_>) -> Vec<(String, String)> {
+    let asked = ctx.rd.spec.as_ref().and_then(|s| s.plots.metrics.clone());
+    match asked {
+        None => MAIN_METRICS
+            .iter()
+            .map(|(m, l)| (m.to_string(), l.to_string()))
+            .collect(),
+        Some(names) => names
+            .into_iter()
+            .map(|m| {
+                let label = MAIN_METRICS
+                    .iter()
+                    .chain(&LABELS)
+                    .find(|(x, _)| *x == m)
+                    .map_or_else(|| m.replace('_', " "), |(_, l)| l.to_string());
+                (m, label)
+            })
+            .collect(),
+    }
+}
 
 /// `metric` against swept parameter `param`, one series per protocol and
 /// combination of the other parameters, straight from `summary.csv`.
@@ -43,13 +80,21 @@ pub(super) fn metric_vs_param(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
                 None => values.iter().position(|x| *x == v).unwrap_or(0) as f64,
             }
         };
-        for (metric, label) in MAIN_METRICS {
+        for (metric, label) in chosen_metrics(ctx) {
             let rows: Vec<_> = s
                 .rows
                 .iter()
                 .filter(|r| r.metric == metric && r.mean.is_finite())
                 .collect();
             if rows.is_empty() {
+                if ctx
+                    .rd
+                    .spec
+                    .as_ref()
+                    .is_some_and(|s| s.plots.metrics.is_some())
+                {
+                    tracing::warn!(metric, "requested metric is not in summary.csv");
+                }
                 continue;
             }
             let unit = rows[0].unit.clone();
@@ -91,7 +136,7 @@ pub(super) fn metric_vs_param(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
                 name: format!("{metric}_vs_{}", param.replace(['.', '/', ' '], "_")),
                 kind: PlotKind::MetricVsParam,
                 data: FigureData::ErrorBars(ErrorBarFigure {
-                    title: format!("{} against {}", capitalise(label), short(param)),
+                    title: format!("{} against {}", capitalise(&label), short(param)),
                     x_desc: param.clone(),
                     y_desc: format!("{label} ({unit}), mean ± 95% CI"),
                     categories: categories.clone(),
