@@ -376,6 +376,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn run_metrics_are_the_summary_columns() {
+        let section: crate::calls_spec::CallsSection = toml::from_str(
+            "churn = { nodes = 10, model = { kind = \"skype-supernode\" } }\ncalls = { rate_per_s = 0.1 }\n",
+        )
+        .unwrap();
+        let variants = section.variants(1);
+        // Distinct values, so a column mix-up shows.
+        let s = CallSummary {
+            calls: 40,
+            successes: 37,
+            failures: [1, 2, 3, 4],
+            paths: [5, 6, 7, 8],
+            added_mean_ms: 9.5,
+            added_p50_ms: 10.5,
+            added_p95_ms: 11.5,
+            setup_mean_ms: 12.5,
+            jain: 0.135,
+            public_relay_share: 0.145,
+            public_population_share: 0.155,
+            spare_p5_kbps: 16.5,
+            probes_per_selection: 17.5,
+            interruptions_per_relayed_call: f64::NAN,
+            annoyed_s_per_relay: 19.5,
+        };
+        let csv = summary_csv(&[(&variants[0], &s)]);
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let metrics = run_metrics(&s);
+        let names: Vec<&str> = metrics.iter().map(|m| m.metric.as_str()).collect();
+        let expected: Vec<&str> = header
+            .iter()
+            .copied()
+            .filter(|h| {
+                ![
+                    "variant",
+                    "strategy",
+                    "failover",
+                    "success_ci95_low",
+                    "success_ci95_high",
+                ]
+                .contains(h)
+            })
+            .collect();
+        assert_eq!(names, expected);
+        for m in &metrics {
+            let at = header.iter().position(|h| *h == m.metric).unwrap();
+            let text = m.mean.map(|x| x.to_string()).unwrap_or_default();
+            assert_eq!(text, row[at], "{}", m.metric);
+        }
+    }
+
+    #[test]
     fn wilson_matches_the_closed_form() {
         // Worked example (Newcombe 1998, Stat. Med. 17:857, Table I, method
         // 3): 81 of 263 gives [0.2553, 0.3662].

@@ -64,17 +64,21 @@ fn reproduces(comment: &[String]) -> String {
 
 /// What a valid spec runs, in a few words.
 fn runs(spec: &Spec) -> String {
-    if let Some(calls) = &spec.calls {
-        return calls.describe();
-    }
-    let mut s = match &spec.churn {
-        None => format!("{} nodes, static", spec.network.nodes),
-        Some(c) if c.nodes > 0 => format!("{} nodes, {} churn", c.nodes, churn_kind(&c.model)),
-        Some(c) => format!("{} churn", churn_kind(&c.model)),
+    let mut s = if let Some(calls) = &spec.calls {
+        calls.describe()
+    } else {
+        let mut s = match &spec.churn {
+            None => format!("{} nodes, static", spec.network.nodes),
+            Some(c) if c.nodes > 0 => {
+                format!("{} nodes, {} churn", c.nodes, churn_kind(&c.model))
+            }
+            Some(c) => format!("{} churn", churn_kind(&c.model)),
+        };
+        let names: Vec<&str> = spec.protocols().iter().map(|p| p.name()).collect();
+        s += &format!(", {}", names.join(" vs "));
+        s += &format!(", {} routing", spec.routing_resolved());
+        s
     };
-    let names: Vec<&str> = spec.protocols().iter().map(|p| p.name()).collect();
-    s += &format!(", {}", names.join(" vs "));
-    s += &format!(", {} routing", spec.routing_resolved());
     if let Some(sweep) = &spec.sweep {
         let points: usize = sweep.axes.iter().map(|a| a.values.len()).product();
         let paths: Vec<&str> = sweep.axes.iter().map(|a| a.path.as_str()).collect();
