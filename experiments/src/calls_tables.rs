@@ -378,7 +378,7 @@ mod tests {
     #[test]
     fn run_metrics_are_the_summary_columns() {
         let section: crate::calls_spec::CallsSection = toml::from_str(
-            "churn = { nodes = 10, model = { kind = \"skype-supernode\" } }\ncalls = { rate_per_s = 0.1 }\n",
+            "churn = { nodes = 10, model = { kind = \"skype-supernode\" }, warmup_s = 10.0, measurement_s = 10.0 }\ncalls = { rate_per_s = 0.1 }\n",
         )
         .unwrap();
         let variants = section.variants(1);

@@ -350,6 +350,7 @@ fn calls_specs_round_trip_and_are_listed() {
         "blog_burden",
         "blog_nat_rfc4787",
         "relay_redundancy",
+        "relay_reliability_sweep",
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("specs/{name}.toml"));
         let spec = peerlab_experiments::spec::Spec::load(&path).unwrap();
@@ -373,6 +374,11 @@ fn calls_specs_round_trip_and_are_listed() {
         (
             "relay_redundancy.toml",
             "20000 nodes, skype-supernode churn, calls: 1 relay strategy × 3 failover settings",
+        ),
+        (
+            "relay_reliability_sweep.toml",
+            "2000 nodes, skype-supernode churn, calls: 1 relay strategy; sweep of 3 points × 10 \
+             replications over calls.relay.failover.k",
         ),
     ] {
         let at = stdout

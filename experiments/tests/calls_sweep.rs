@@ -186,8 +186,9 @@ fn summary(dir: &Path) -> BTreeMap<(String, String, String), BTreeMap<String, St
         .collect()
 }
 
-/// `--threads 1`, `--threads 2` and two shards merged give byte-identical
-/// combined tables, `summary.csv` and per-run files; `peerlab plot` redraws
+/// `--threads 1`, `--threads 2`, two shards merged and a resumed sweep give
+/// byte-identical combined tables, `summary.csv` and per-run files;
+/// `peerlab plot` redraws
 /// the declared figure byte for byte; the tables hold what the runs wrote.
 #[test]
 fn a_calls_sweep_is_identical_across_threads_and_merged_shards() {
@@ -216,6 +217,15 @@ fn a_calls_sweep_is_identical_across_threads_and_merged_shards() {
     for other in ["t2", "merged"] {
         assert_same(&d.join("t1"), &d.join(other), &COMBINED, &RUN_FILES);
     }
+    // Resume: a run whose record is gone is rerun, the others are kept, and
+    // the results are the same bytes.
+    std::fs::remove_file(d.join("t2/runs/p001-r01/run.json")).unwrap();
+    let text = sweep(&spec, &d.join("t2"), &["--threads", "2"]);
+    assert!(
+        text.contains("skipping 5 already finished, running 1"),
+        "{text}"
+    );
+    assert_same(&d.join("t1"), &d.join("t2"), &COMBINED, &RUN_FILES);
     let t1 = d.join("t1");
     assert!(t1.join(FIGURE).is_file() && t1.join("report.html").is_file());
     assert!(read(&t1.join(FIGURE)) == read(&merged.join(FIGURE)));
@@ -445,7 +455,7 @@ at_s = [44.0]
 
 [sweep]
 replications = 2
-"dht.chord.successors" = [4, 8]
+"dht.chord.successors" = [8, 12]
 "#;
     const TABLES: [&str; 4] = [
         "graph_metrics.parquet",
