@@ -244,6 +244,24 @@ impl CallsSection {
         Ok(())
     }
 
+    /// Checks the paths a sweep sets (`swept`) against the section: a
+    /// swept `calls.relay.failover` would be silently replaced by a
+    /// `failovers` list, so that combination is an error naming the path.
+    pub fn check_swept(&self, swept: &[&str], file: &Path) -> Result<(), Error> {
+        let replaced =
+            |p: &&&str| **p == "calls.relay.failover" || p.starts_with("calls.relay.failover.");
+        match swept.iter().find(replaced) {
+            Some(p) if !self.failovers.is_empty() => Err(Error::SpecUnsupported {
+                file: file.to_path_buf(),
+                path_in_spec: (*p).to_string(),
+                reason: "`calls.failovers` replaces `calls.relay.failover` in every variant; \
+                         sweep `calls.failovers`, or drop the list"
+                    .to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// What the section runs, in a few words (for `peerlab spec list`).
     pub fn describe(&self) -> String {
         let kind = crate::run::churn_kind(&self.churn.model);

@@ -504,7 +504,8 @@ fn point_spec(
     if !swept.contains(&"run.seed") {
         spec.run.seed = base_seed;
     }
-    if spec.calls.is_some() {
+    if let Some(calls) = &spec.calls {
+        calls.check_swept(swept, file).map_err(PointError::Spec)?;
         // The calls scenario's own checks: no overlay sections swept in.
         return crate::calls_spec::resolve_and_check(spec, file, spec_dir)
             .map_err(PointError::Spec);
@@ -625,6 +626,49 @@ mod tests {
         let m = grid(&text.replace("churn.nodes", "network.nodes")).unwrap_err();
         assert!(
             m.contains("network.nodes") && m.contains("churn.nodes"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn calls_specs_sweep_calls_paths_only() {
+        let base = "[calls]\nchurn = { nodes = 50, model = { kind = \"skype-supernode\" }, \
+                    warmup_s = 100.0, measurement_s = 100.0 }\nnat = { preset = \"consumer\" }\ncalls = { rate_per_s = 0.01 }\n\
+                    [calls.relay]\nfailover = { kind = \"active\", k = 1 }\n";
+        let g = grid(&format!(
+            "{base}[sweep]\nreplications = 2\n\"calls.relay.failover.k\" = [1, 2, 3]\n"
+        ))
+        .unwrap();
+        let ks: Vec<String> = g
+            .points
+            .iter()
+            .map(|p| {
+                let c = p.spec.calls.as_ref().unwrap();
+                crate::calls_spec::failover_label(&c.relay.failover)
+            })
+            .collect();
+        assert_eq!(ks, ["active k=1", "active k=2", "active k=3"]);
+        assert!(g.points.iter().all(|p| p.spec.workload.is_none()));
+        let m = grid(&format!("{base}[sweep]\n\"calls.relay.slotz\" = [1]\n")).unwrap_err();
+        assert!(
+            m.contains("calls.relay.slotz = [1]") && m.contains("slots"),
+            "{m}"
+        );
+        let m = grid(&format!("{base}[sweep]\n\"dht.kademlia.k\" = [4]\n")).unwrap_err();
+        assert!(
+            m.contains("`dht`") && m.contains("dht.kademlia.k = 4"),
+            "{m}"
+        );
+        let with_list = base.replace(
+            "[calls.relay]",
+            "failovers = [{ kind = \"active\", k = 1 }]\n[calls.relay]",
+        );
+        let m = grid(&format!(
+            "{with_list}[sweep]\n\"calls.relay.failover.k\" = [1, 2]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            m.contains("calls.relay.failover.k") && m.contains("calls.failovers"),
             "{m}"
         );
     }
