@@ -95,6 +95,13 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &ErrorBarFigure) 
         .build_cartesian_2d(x0..x1, y0..y1)?;
     let cats = fig.categories.clone();
     let n_cats = cats.as_ref().map_or(10, |c| c.len());
+    // A parameter that takes whole values only (k relays, k contacts) gets
+    // no fractional tick labels.
+    let whole = fig
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .all(|p| p.x.fract() == 0.0);
     chart
         .configure_mesh()
         .x_desc(fig.x_desc.as_str())
@@ -111,6 +118,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &ErrorBarFigure) 
                     String::new()
                 }
             }
+            None if whole && x.fract().abs() > 1e-9 => String::new(),
             None => tick(*x),
         })
         .y_label_formatter(&|y| tick(*y))
