@@ -93,6 +93,7 @@ const END_S: u64 = 2000;
 const WORKLOAD: RegistrationWorkload = RegistrationWorkload {
     refresh_s: 300.0,
     expires_s: 600.0,
+    read_interval_s: None,
 };
 
 /// Read categories: per device read, the static sweep, the churn sweeps,
@@ -748,7 +749,7 @@ fn run<D: DhtNode>(
     hash: HashAlg,
     seed: u64,
 ) -> (Figures, Vec<String>, Vec<String>) {
-    let reg = registrar_config(&WORKLOAD, hash).expect("whole seconds");
+    let reg = registrar_config(&WORKLOAD, hash, "workload.registration").expect("whole seconds");
     let cfg = Arc::new(dht);
     let mut id_rng = NodeRng::seed_from_u64(derive_seed(seed, "node-ids", 0));
     let ids: Vec<NodeId> = (0..N).map(|_| NodeId::random(&mut id_rng)).collect();
