@@ -2,11 +2,12 @@
 //!
 //! ```text
 //! DIR/runs/<run_id>/  lookups.parquet puts.parquet traffic.parquet nodes.parquet
-//!                     traffic_by_class.parquet summary.csv run.json
+//!                     traffic_by_class.parquet [registrations.parquet] summary.csv run.json
 //!                     (one directory per run; graph tables stay here)
 //! DIR/runs.parquet    one row per run and protocol
 //! DIR/lookups.parquet puts.parquet traffic.parquet nodes.parquet traffic_by_class.parquet
 //!                     every run's rows, in run order, plus run_id, point, replication
+//!                     (and registrations.parquet, over the runs that wrote it)
 //! DIR/summary.csv     per grid point, protocol and metric: over replications
 //! DIR/manifest.json   written last
 //! ```
@@ -249,6 +250,7 @@ fn event_table(dir: &Path, name: &str, records: &[RunRecord]) -> Result<DataFram
                 n if n == TABLES[1] => tables::puts_frame(&[]),
                 n if n == TABLES[2] => tables::traffic_frame(&[]),
                 n if n == TABLES[3] => tables::nodes_frame(&[]),
+                n if n == tables::REGISTRATIONS => tables::registrations_frame(&[]),
                 _ => tables::traffic_by_class_frame(&[]),
             }
             .map_err(&err)?;
@@ -402,6 +404,17 @@ pub fn write_combined(
     write_parquet(&dir.join(RUNS_TABLE), &mut runs_frame(grid, records)?)?;
     for name in TABLES.iter().chain([&tables::TRAFFIC_BY_CLASS]) {
         write_parquet(&dir.join(name), &mut event_table(dir, name, records)?)?;
+        files.push(name.to_string());
+    }
+    // Optional tables: combined over the runs that wrote them.
+    let name = tables::REGISTRATIONS;
+    let with: Vec<RunRecord> = records
+        .iter()
+        .filter(|r| r.files.iter().any(|f| f == name))
+        .cloned()
+        .collect();
+    if !with.is_empty() {
+        write_parquet(&dir.join(name), &mut event_table(dir, name, &with)?)?;
         files.push(name.to_string());
     }
     let rows = point_rows(grid, records);
