@@ -507,6 +507,22 @@ pub fn human_summary(spec: &Spec, sims: &[Simulated], report: &RunReport) -> Str
     s
 }
 
+/// The registration reads of a churn run, for the printed summary.
+fn registration_line(out: &RunOutput) -> String {
+    let m: Vec<_> = out.registrations.iter().filter(|r| r.measured).collect();
+    let count = |f: fn(&crate::simapi::RegistrationRead) -> bool| m.iter().filter(|r| f(r)).count();
+    let ok = count(|r| r.correct);
+    let share = ok as f64 / m.len().max(1) as f64;
+    format!(
+        "  registrations {ok}/{} measured reads as the global view says ({}): {} stale, {} missing; {} expected a contact\n",
+        m.len(),
+        pct(share),
+        count(|r| r.stale),
+        count(|r| r.missing),
+        count(|r| r.expected == 1),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,20 +566,4 @@ mod tests {
             }
         }
     }
-}
-
-/// The registration reads of a churn run, for the printed summary.
-fn registration_line(out: &RunOutput) -> String {
-    let m: Vec<_> = out.registrations.iter().filter(|r| r.measured).collect();
-    let count = |f: fn(&crate::simapi::RegistrationRead) -> bool| m.iter().filter(|r| f(r)).count();
-    let ok = count(|r| r.correct);
-    let share = ok as f64 / m.len().max(1) as f64;
-    format!(
-        "  registrations {ok}/{} measured reads as the global view says ({}): {} stale, {} missing; {} expected a contact\n",
-        m.len(),
-        pct(share),
-        count(|r| r.stale),
-        count(|r| r.missing),
-        count(|r| r.expected == 1),
-    )
 }
