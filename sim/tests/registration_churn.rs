@@ -222,3 +222,25 @@ fn kademlia_reads_registrations_under_churn() {
 fn chord_reads_registrations_under_churn() {
     check::<Chord>(ChordConfig::default(), 1);
 }
+
+#[test]
+fn the_same_seed_gives_the_same_reads() {
+    let (churn, work) = spec();
+    let run = || {
+        run_churn::<Kademlia>(
+            &NetworkConfig::default(),
+            &churn,
+            &work,
+            &SimOptions::default(),
+            KademliaConfig::default(),
+            Kademlia::DEFAULT_ROUTING,
+            4,
+            &mut |_| {},
+        )
+        .expect("valid run")
+    };
+    let (a, b) = (run(), run());
+    assert!(!a.registrations.is_empty());
+    assert_eq!(a.registrations, b.registrations);
+    assert_eq!(a.trace_hash, b.trace_hash);
+}
