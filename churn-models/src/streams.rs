@@ -38,6 +38,8 @@ pub mod purpose {
     pub const WORKLOAD_CALL: &str = "workload.call";
     /// A node's buddy list (index: the node).
     pub const WORKLOAD_BUDDIES: &str = "workload.buddies";
+    /// A node's reads of registrations: gaps and users read (index: the node).
+    pub const WORKLOAD_REGISTRATION_READ: &str = "workload.registration_read";
 }
 
 /// The stream for `purpose` and `index` under `run_seed`.

@@ -13,7 +13,7 @@
 //! ```toml
 //! [workload]
 //! lookups = { rate_per_s = 0.0016667 }
-//! registration = { refresh_s = 3600.0, expires_s = 7200.0 }
+//! registration = { refresh_s = 3600.0, expires_s = 7200.0, read_interval_s = 600.0 }
 //! calls = { rate_per_s = 0.0002, callee = { kind = "buddies", count = 20 } }
 //! ```
 
@@ -56,6 +56,13 @@ pub struct LookupWorkload {
 /// SIP REGISTER semantics: a node registers when it joins and refreshes
 /// every `refresh_s` while online; its binding expires `expires_s` after the
 /// last registration unless it registers again first.
+///
+/// Optionally, every online node also *reads* registrations: a Poisson
+/// process with mean gap `read_interval_s`, each read naming a user drawn
+/// uniformly from the whole population (offline users included, so reads
+/// of expired and removed bindings happen too). Reads draw from their own
+/// stream ([`crate::streams::purpose::WORKLOAD_REGISTRATION_READ`]), so the
+/// read rate changes no churn event, lookup or call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationWorkload {
@@ -63,6 +70,10 @@ pub struct RegistrationWorkload {
     pub refresh_s: f64,
     /// Binding lifetime after a registration.
     pub expires_s: f64,
+    /// Mean time between two reads by one online node, in seconds (> 0);
+    /// none: no reads.
+    #[serde(default)]
+    pub read_interval_s: Option<f64>,
 }
 
 /// Each online node places calls as a Poisson process.
@@ -116,6 +127,9 @@ impl WorkloadSpec {
                     ),
                 ));
             }
+            if let Some(g) = r.read_interval_s {
+                positive("registration.read_interval_s", g)?;
+            }
         }
         if let Some(c) = &self.calls {
             positive("calls.rate_per_s", c.rate_per_s)?;
@@ -153,6 +167,14 @@ pub enum WorkloadEvent {
     Expire {
         /// The node.
         node: u32,
+    },
+    /// `node` reads the registration of `user` (a node index: each node is
+    /// one user's only device), who may be offline.
+    Read {
+        /// The reading node.
+        node: u32,
+        /// The user read, uniform over the population.
+        user: u32,
     },
     /// `caller` calls `callee` for `duration_s`.
     Call {
@@ -201,6 +223,7 @@ enum Task {
     Refresh,
     Expire,
     Call,
+    Read,
 }
 
 #[derive(Debug)]
@@ -247,6 +270,7 @@ struct NodeWork {
     last_register: f64,
     lookup_rng: Option<StreamRng>,
     call_rng: Option<StreamRng>,
+    read_rng: Option<StreamRng>,
     buddies: Option<Vec<u32>>,
 }
 
@@ -362,6 +386,21 @@ impl<I: Iterator<Item = ChurnRecord>> WorkloadDriver<I> {
                     });
                     next.push((r.time_s + exp_gap(rng, c.rate_per_s), Task::Call));
                 }
+                if let Some(g) = self
+                    .spec
+                    .registration
+                    .as_ref()
+                    .and_then(|reg| reg.read_interval_s)
+                {
+                    let rng = w.read_rng.get_or_insert_with(|| {
+                        stream(
+                            run_seed,
+                            purpose::WORKLOAD_REGISTRATION_READ,
+                            u64::from(r.node),
+                        )
+                    });
+                    next.push((r.time_s + exp_gap(rng, 1.0 / g), Task::Read));
+                }
                 if let Some(reg) = &self.spec.registration {
                     w.last_register = r.time_s;
                     next.push((r.time_s + reg.refresh_s, Task::Refresh));
@@ -473,6 +512,20 @@ impl<I: Iterator<Item = ChurnRecord>> WorkloadDriver<I> {
                         callee,
                         duration_s,
                         callee_online,
+                    },
+                })
+            }
+            Task::Read => {
+                let g = self.spec.registration.as_ref()?.read_interval_s?;
+                let rng = w.read_rng.as_mut()?;
+                let user = (population > 0).then(|| below(rng, u64::from(population)) as u32);
+                let next = p.time + exp_gap(rng, 1.0 / g);
+                self.push(next, p.node, epoch, Task::Read);
+                Some(WorkloadRecord {
+                    time_s: p.time,
+                    event: WorkloadEvent::Read {
+                        node: p.node,
+                        user: user?,
                     },
                 })
             }

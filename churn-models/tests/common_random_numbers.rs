@@ -31,6 +31,10 @@ fn scenario(nodes: u32) -> ChurnScenario {
 }
 
 fn workload(lookup_rate: f64, call_rate: f64) -> WorkloadSpec {
+    with_reads(lookup_rate, call_rate, None)
+}
+
+fn with_reads(lookup_rate: f64, call_rate: f64, read_interval_s: Option<f64>) -> WorkloadSpec {
     WorkloadSpec {
         lookups: Some(LookupWorkload {
             rate_per_s: lookup_rate,
@@ -38,6 +42,7 @@ fn workload(lookup_rate: f64, call_rate: f64) -> WorkloadSpec {
         registration: Some(RegistrationWorkload {
             refresh_s: 600.0,
             expires_s: 1800.0,
+            read_interval_s,
         }),
         calls: Some(CallWorkload {
             rate_per_s: call_rate,
@@ -119,4 +124,41 @@ fn lookup_keys_and_calls_are_reproducible() {
     let (_, a) = run(&scn, 8, workload(1.0 / 600.0, 1.0 / 3600.0));
     let (_, b) = run(&scn, 8, workload(1.0 / 600.0, 1.0 / 3600.0));
     assert_eq!(a, b);
+}
+
+fn reads(work: &[WorkloadEvent]) -> usize {
+    work.iter()
+        .filter(|e| matches!(e, WorkloadEvent::Read { .. }))
+        .count()
+}
+
+#[test]
+fn registration_read_rate_changes_neither_churn_nor_the_rest_of_the_workload() {
+    let scn = scenario(500);
+    let (churn_none, work_none) = run(&scn, 42, with_reads(1.0 / 600.0, 1.0 / 3600.0, None));
+    let (churn_a, work_a) = run(&scn, 42, with_reads(1.0 / 600.0, 1.0 / 3600.0, Some(600.0)));
+    let (churn_b, work_b) = run(&scn, 42, with_reads(1.0 / 600.0, 1.0 / 3600.0, Some(60.0)));
+    // The same churn, event for event, with no reads, slow reads or fast reads.
+    assert_eq!(churn_a, churn_none);
+    assert_eq!(churn_a, churn_b);
+    // Lookups, calls, registrations and expiries are untouched too.
+    let others = |w: &[WorkloadEvent]| -> Vec<WorkloadEvent> {
+        w.iter()
+            .filter(|e| !matches!(e, WorkloadEvent::Read { .. }))
+            .copied()
+            .collect()
+    };
+    assert_eq!(others(&work_a), work_none);
+    assert_eq!(others(&work_b), work_none);
+    // The reads themselves: none without the process, ten times as many at
+    // a tenth of the interval, every user in the population.
+    assert_eq!(reads(&work_none), 0);
+    assert!(reads(&work_a) > 1000, "{} reads", reads(&work_a));
+    let ratio = reads(&work_b) as f64 / reads(&work_a) as f64;
+    assert!((8.5..11.5).contains(&ratio), "read ratio {ratio}");
+    for e in &work_b {
+        if let WorkloadEvent::Read { user, .. } = e {
+            assert!(*user < 500, "user {user} outside the population");
+        }
+    }
 }

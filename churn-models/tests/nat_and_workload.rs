@@ -266,6 +266,7 @@ fn registrations_refresh_and_expire_with_sip_semantics() {
         registration: Some(RegistrationWorkload {
             refresh_s: refresh,
             expires_s: expires,
+            read_interval_s: None,
         }),
         ..Default::default()
     };

@@ -220,4 +220,8 @@ fn bad_specs_name_the_field() {
         wl.workload.unwrap().validate().unwrap_err().param,
         "registration.refresh_s"
     );
+    let reads = parse(&format!("{base}model = {{ kind = \"static\" }}\n[workload]\nregistration = {{ refresh_s = 300.0, expires_s = 600.0, read_interval_s = 0.0 }}\n")).unwrap();
+    let e = reads.workload.unwrap().validate().unwrap_err();
+    assert_eq!(e.param, "registration.read_interval_s");
+    assert!(e.to_string().contains("read_interval_s"), "{e}");
 }

@@ -67,6 +67,7 @@ pub const COMBINED_TABLES: &[&str] = &[
     crate::graph_out::IN_DEGREE,
     crate::graph_out::REPAIR,
     crate::graph_out::REPAIR_SAMPLES,
+    tables::REGISTRATIONS,
     crate::calls_tables::CALLS,
     crate::calls_tables::RELAY_NODES,
 ];

@@ -215,6 +215,9 @@ pub fn write_data(
     let mut files: Vec<String> = tables::TABLES.iter().map(|s| s.to_string()).collect();
     tables::write_tables(out_dir, &labelled)?;
     files.push(tables::write_traffic_by_class(out_dir, &labelled)?);
+    if spec.has_registrations() {
+        files.push(tables::write_registrations(out_dir, &labelled)?);
+    }
     files.extend(crate::graph_out::write(out_dir, spec, &labelled)?);
 
     let metrics: Vec<MetricRow> = sims
@@ -462,6 +465,9 @@ pub fn human_summary(spec: &Spec, sims: &[Simulated], report: &RunReport) -> Str
                 pct(found as f64 / out.puts.len() as f64)
             );
         }
+        if !out.registrations.is_empty() {
+            s += &registration_line(out);
+        }
         if let Some(w) = &out.measurement {
             let node_s = w.node_seconds.max(f64::MIN_POSITIVE);
             s += &format!(
@@ -499,6 +505,22 @@ pub fn human_summary(spec: &Spec, sims: &[Simulated], report: &RunReport) -> Str
     }
     s += &format!("  results      {}\n", report.out_dir.display());
     s
+}
+
+/// The registration reads of a churn run, for the printed summary.
+fn registration_line(out: &RunOutput) -> String {
+    let m: Vec<_> = out.registrations.iter().filter(|r| r.measured).collect();
+    let count = |f: fn(&crate::simapi::RegistrationRead) -> bool| m.iter().filter(|r| f(r)).count();
+    let ok = count(|r| r.correct);
+    let share = ok as f64 / m.len().max(1) as f64;
+    format!(
+        "  registrations {ok}/{} measured reads as the global view says ({}): {} stale, {} missing; {} expected a contact\n",
+        m.len(),
+        pct(share),
+        count(|r| r.stale),
+        count(|r| r.missing),
+        count(|r| r.expected == 1),
+    )
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@ pub use peerlab_churn::{ChurnError, ChurnModel, ChurnSpec, InvalidParam, Workloa
 pub use peerlab_core::chord::{Chord, ChordConfig};
 pub use peerlab_core::kademlia::Kademlia;
 pub use peerlab_core::protocol::RoutingMode;
+pub use peerlab_sim::registration::registrar_config;
 pub use peerlab_sim::{
     ChurnRunError, DhtNode, GraphSnapshot, InvalidConfig, LookupRecord, MeasurementWindow,
-    NetworkConfig, NodeTraffic, OverlayGraph, Progress, PutRecord, RepairReport, RepairSample,
-    RunOutput, SimOptions, StaticWorkload, run_churn, run_static,
+    NetworkConfig, NodeTraffic, OverlayGraph, Progress, PutRecord, RegistrationRead, RepairReport,
+    RepairSample, RunOutput, SimOptions, StaticWorkload, run_churn, run_static,
 };
 
 #[cfg(test)]

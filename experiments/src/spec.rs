@@ -50,7 +50,7 @@ use crate::figures::PlotKind;
 use crate::grid::{Grid, SweepSection};
 use crate::simapi::{
     ChordConfig, ChurnError, ChurnModel, ChurnSpec, InvalidConfig, InvalidParam, NetworkConfig,
-    RoutingMode, SimOptions, StaticWorkload, WorkloadSpec,
+    RoutingMode, SimOptions, StaticWorkload, WorkloadSpec, registrar_config,
 };
 use peerlab_core::kademlia::{ConfigError, KademliaConfig};
 use peerlab_core::{Duration, HashAlg};
@@ -794,16 +794,16 @@ impl Spec {
                 })?;
                 if let Some(w) = &self.churn_workload {
                     w.validate().map_err(|e| param_error("churn_workload", e))?;
-                    if w.registration.is_some() {
-                        return Err(unsupported(
-                            "churn_workload.registration",
-                            "the churn scenario runs lookups only; registrations are not simulated yet",
-                        ));
+                    if let Some(r) = &w.registration {
+                        // Whole seconds, as the DHT's TTL needs; the hash
+                        // does not matter for the check.
+                        registrar_config(r, HashAlg::Sha1, "churn_workload.registration")
+                            .map_err(sim_error)?;
                     }
                     if w.calls.is_some() {
                         return Err(unsupported(
                             "churn_workload.calls",
-                            "the churn scenario runs lookups only; calls are not simulated yet",
+                            "the churn scenario runs lookups and registrations; calls are not simulated yet",
                         ));
                     }
                 }
@@ -857,6 +857,16 @@ impl Spec {
                 .collect::<Vec<_>>()
                 .join(", "),
         }
+    }
+
+    /// Whether this is a churn run with registrations (it then writes
+    /// `registrations.parquet`).
+    pub fn has_registrations(&self) -> bool {
+        self.churn.is_some()
+            && self
+                .churn_workload
+                .as_ref()
+                .is_some_and(|w| w.registration.is_some())
     }
 
     /// The static scenario's workload (its defaults if the spec has none).
@@ -1199,10 +1209,31 @@ mod tests {
             "{CHURN}model = {{ kind = \"kad\" }}\n[[churn.partitions]]\nstart_s = 2.0\nend_s = 1.0\nside_a_fraction = 0.5\n"
         ));
         assert!(m.contains("churn.partitions[0]"), "{m}");
+        // Registrations run in the churn scenario; a bad value names its field.
+        let ok = parse(&format!(
+            "{CHURN}model = {{ kind = \"kad\" }}\n[churn_workload]\nregistration = {{ refresh_s = 10.0, expires_s = 20.0, read_interval_s = 5.0 }}\n"
+        ))
+        .expect("registrations are accepted");
+        let r = ok.churn_workload.and_then(|w| w.registration).unwrap();
+        assert_eq!(r.read_interval_s, Some(5.0));
         let m = message(&format!(
-            "{CHURN}model = {{ kind = \"kad\" }}\n[churn_workload]\nregistration = {{ refresh_s = 10.0, expires_s = 20.0 }}\n"
+            "{CHURN}model = {{ kind = \"kad\" }}\n[churn_workload]\nregistration = {{ refresh_s = 10.5, expires_s = 20.0 }}\n"
         ));
-        assert!(m.contains("`churn_workload.registration`"), "{m}");
+        assert!(
+            m.contains("churn_workload.registration.refresh_s") && m.contains("whole number"),
+            "{m}"
+        );
+        let m = message(&format!(
+            "{CHURN}model = {{ kind = \"kad\" }}\n[churn_workload]\nregistration = {{ refresh_s = 10.0, expires_s = 20.0, read_interval_s = -1.0 }}\n"
+        ));
+        assert!(
+            m.contains("churn_workload.registration.read_interval_s"),
+            "{m}"
+        );
+        let m = message(&format!(
+            "{CHURN}model = {{ kind = \"kad\" }}\n[churn_workload]\ncalls = {{ rate_per_s = 0.1 }}\n"
+        ));
+        assert!(m.contains("`churn_workload.calls`"), "{m}");
     }
 
     #[test]

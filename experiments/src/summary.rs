@@ -15,8 +15,14 @@
 //! overall, `bytes_per_node_s.<kind>` for every message kind that was sent,
 //! and `online_nodes` (the time-averaged number of joined nodes). These are
 //! ratios, not samples: `n` is 1 and the spread is empty.
+//!
+//! Churn runs with registration reads add, over the reads issued in the
+//! measurement phase that finished: `registration_read_success` (the share
+//! the global view judges correct), `registration_read_stale`,
+//! `registration_read_missing` (shares with those flags) and
+//! `registration_read_latency_ms`.
 
-use crate::simapi::{MeasurementWindow, RunOutput};
+use crate::simapi::{MeasurementWindow, RegistrationRead, RunOutput};
 use peerlab_core::wire::MsgKind;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
@@ -179,6 +185,28 @@ pub fn metrics(protocol: &'static str, out: &RunOutput) -> Vec<MetricRow> {
             Stats::of(nt.iter().map(|r| r.recv_bytes as f64)),
         ),
     ];
+    let regs: Vec<_> = out.registrations.iter().filter(|r| r.measured).collect();
+    if !out.registrations.is_empty() {
+        for (metric, f) in [
+            (
+                "registration_read_success",
+                (|r| r.correct) as fn(&RegistrationRead) -> bool,
+            ),
+            ("registration_read_stale", |r| r.stale),
+            ("registration_read_missing", |r| r.missing),
+        ] {
+            rows.push(row(
+                metric,
+                "fraction",
+                Stats::of(regs.iter().map(|r| b(f(r)))),
+            ));
+        }
+        rows.push(row(
+            "registration_read_latency_ms",
+            "ms",
+            Stats::of(regs.iter().map(|r| r.latency_ms)),
+        ));
+    }
     let drops = &out.nat_drops;
     if drops.blocked + drops.filtered + drops.unroutable > 0 {
         for (metric, n) in [

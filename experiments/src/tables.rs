@@ -6,6 +6,7 @@
 //! | `puts.parquet`     | workload put + read-back | `time_s` f64, `key` str, `put_origin` u32, `replicas` u32, `replicas_on_closest` u32, `get_origin` u32, `found` bool, `get_hops` u32, `get_latency_ms` f64, `protocol` str |
 //! | `traffic.parquet`  | protocol and message kind | `kind` str, `messages` u64, `bytes` u64 (whole run), `measured_messages` u64, `measured_bytes` u64, `bytes_per_node_s` f64 (measurement phase of a churn run: bytes per online node per second; null in static runs), `protocol` str |
 //! | `nodes.parquet`    | protocol and node      | `node` u32, `sent_messages` u64, `sent_bytes` u64, `recv_messages` u64, `recv_bytes` u64, `protocol` str |
+//! | `registrations.parquet` | registration read (churn runs with `churn_workload.registration`) | `time_s` f64, `reader` u32, `user` u32, `expected` u32 (0/1 contacts), `returned` u32, `correct` bool, `stale` bool, `missing` bool, `latency_ms` f64, `measured` bool, `protocol` str |
 //! | `traffic_by_class.parquet` | protocol, scope and traffic class | `class` str (`lookup`, `store`, `join`, `routing_maintenance`, `data_maintenance`), `scope` str (`run`; `measurement` in churn runs), `messages` u64, `bytes` u64, `node_seconds` f64, `messages_per_node_s` f64, `bytes_per_node_s` f64, `protocol` str |
 //!
 //! The overlay-graph and repair tables are in [`crate::graph_out`].
@@ -21,7 +22,7 @@
 
 use crate::error::Error;
 use crate::output::write_atomic;
-use crate::simapi::{LookupRecord, NodeTraffic, PutRecord, RunOutput};
+use crate::simapi::{LookupRecord, NodeTraffic, PutRecord, RegistrationRead, RunOutput};
 use peerlab_core::protocol::{ClassTraffic, TrafficClass};
 use peerlab_core::wire::MsgKind;
 use polars::prelude::{
@@ -174,6 +175,39 @@ pub fn nodes_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
         col("recv_bytes", rows, |(_, t)| t.recv_bytes),
         protocol_col(rows),
     ])
+}
+
+/// `registrations.parquet`, written by churn runs with registrations.
+pub const REGISTRATIONS: &str = "registrations.parquet";
+
+/// One row per registration read that finished, judged against the
+/// simulator's global view (see `peerlab_sim::scenario::registrations`).
+pub fn registrations_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
+    let rows = rows(runs, |o| &o.registrations);
+    let rows: &[(&str, &RegistrationRead)] = &rows;
+    frame(vec![
+        col("time_s", rows, |r| r.time_s),
+        col("reader", rows, |r| r.reader),
+        col("user", rows, |r| r.user),
+        col("expected", rows, |r| r.expected),
+        col("returned", rows, |r| r.returned),
+        col("correct", rows, |r| r.correct),
+        col("stale", rows, |r| r.stale),
+        col("missing", rows, |r| r.missing),
+        col("latency_ms", rows, |r| r.latency_ms),
+        col("measured", rows, |r| r.measured),
+        protocol_col(rows),
+    ])
+}
+
+/// Writes `registrations.parquet` into `dir`; returns its name.
+pub fn write_registrations(dir: &Path, runs: &[Labelled<'_>]) -> Result<String, Error> {
+    let mut df = registrations_frame(runs).map_err(|source| Error::Table {
+        name: REGISTRATIONS.to_string(),
+        source,
+    })?;
+    write_parquet(&dir.join(REGISTRATIONS), &mut df)?;
+    Ok(REGISTRATIONS.to_string())
 }
 
 /// `traffic_by_class.parquet`.

@@ -393,3 +393,135 @@ fn every_churn_model_runs_from_a_spec() {
         }
     }
 }
+
+/// 150 nodes under fast lifetime churn (sessions 10 min, downtimes 5 min,
+/// half graceful), registrations refreshed every 60 s, expiring after
+/// 120 s, and a read by every online node every 20 s; 5 min measured.
+const REGISTRATIONS_SMALL: &str = r#"
+[run]
+seed = 5
+
+[dht]
+protocol = ["kademlia", "chord"]
+
+[churn]
+nodes = 150
+model = { kind = "lifetime", up = { dist = "exponential", mean_s = 600.0 }, down = { dist = "exponential", mean_s = 300.0 }, graceful_fraction = 0.5 }
+join_rate_per_s = 15.0
+warmup_s = 6000.0
+transition_s = 110.0
+measurement_s = 300.0
+
+[churn_workload]
+registration = { refresh_s = 60.0, expires_s = 120.0, read_interval_s = 20.0 }
+"#;
+
+fn u32s(df: &DataFrame, col: &str) -> Vec<u32> {
+    let c = df.column(col).unwrap().u32().unwrap().clone();
+    (0..df.height()).map(|i| c.get(i).unwrap()).collect()
+}
+
+#[test]
+fn registrations_write_their_table_and_read_success_and_sweeps_combine_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "reg.toml", REGISTRATIONS_SMALL);
+    let out = tmp.path().join("out");
+    let (stdout, manifest) = run_ok(&spec, &out);
+    assert!(stdout.contains("registrations "), "{stdout}");
+    let files: Vec<String> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        files.contains(&"registrations.parquet".to_string()),
+        "{files:?}"
+    );
+
+    let df = frame(&out.join("registrations.parquet"));
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "time_s",
+            "reader",
+            "user",
+            "expected",
+            "returned",
+            "correct",
+            "stale",
+            "missing",
+            "latency_ms",
+            "measured",
+            "protocol"
+        ]
+    );
+    let protocol = strs(&df, "protocol");
+    let measured = bools(&df, "measured");
+    let correct = bools(&df, "correct");
+    let (users, readers) = (u32s(&df, "user"), u32s(&df, "reader"));
+    assert!(users.iter().chain(&readers).all(|&u| u < 150));
+    for p in ["kademlia", "chord"] {
+        // The metric is the share of measured rows marked correct,
+        // recomputed here from the table.
+        let rows: Vec<usize> = (0..df.height())
+            .filter(|&i| protocol[i] == p && measured[i])
+            .collect();
+        // About 100 nodes online, one read each per 20 s, for 300 s.
+        assert!(rows.len() > 1000, "{p}: {} measured reads", rows.len());
+        let share = rows.iter().filter(|&&i| correct[i]).count() as f64 / rows.len() as f64;
+        let metric = summary_mean(&out, "registration_read_success", p).expect("metric");
+        assert!((metric - share).abs() < 1e-12, "{p}: {metric} vs {share}");
+        assert!(share > 0.9, "{p}: read success {share}");
+    }
+    // Runs without registrations write no such table and no such metric.
+    let plain = write_spec(tmp.path(), "plain.toml", P2PSIM_SMALL);
+    let plain_out = tmp.path().join("plain");
+    run_ok(&plain, &plain_out);
+    assert!(!plain_out.join("registrations.parquet").exists());
+    assert!(summary_mean(&plain_out, "registration_read_success", "kademlia").is_none());
+
+    // A sweep of two replications combines the table and reports the
+    // metric per run.
+    let sweep_spec = write_spec(
+        tmp.path(),
+        "reg_sweep.toml",
+        &format!("{REGISTRATIONS_SMALL}\n[sweep]\nreplications = 2\n"),
+    );
+    let dir = tmp.path().join("sweep");
+    let o = peerlab(&[
+        "sweep",
+        sweep_spec.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let (_, stderr) = texts(&o);
+    assert!(o.status.success(), "{stderr}");
+    let combined = frame(&dir.join("registrations.parquet"));
+    let per_run: usize = ["p000-r00", "p000-r01"]
+        .iter()
+        .map(|r| frame(&dir.join("runs").join(r).join("registrations.parquet")).height())
+        .sum();
+    assert_eq!(combined.height(), per_run);
+    assert_eq!(
+        strs(&combined, "run_id")
+            .iter()
+            .filter(|r| *r == "p000-r01")
+            .count(),
+        frame(&dir.join("runs/p000-r01/registrations.parquet")).height()
+    );
+    let runs = frame(&dir.join("runs.parquet"));
+    let success = runs
+        .column("registration_read_success")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .clone();
+    assert_eq!(runs.height(), 4, "2 runs x 2 protocols");
+    assert!((0..4).all(|i| success.get(i).is_some_and(|x| x > 0.9)));
+}

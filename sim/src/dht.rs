@@ -6,8 +6,9 @@ use crate::nat::NatLayer;
 use crate::network::{addr_of, index_of};
 use peerlab_core::chord::{Chord, ChordConfig};
 use peerlab_core::kademlia::{Kademlia, KademliaConfig};
+use peerlab_core::nat::NatType;
 use peerlab_core::protocol::RoutingMode;
-use peerlab_core::{Addr, NodeId, Protocol};
+use peerlab_core::{Addr, HashAlg, NodeId, Protocol};
 use std::sync::Arc;
 
 /// How a DHT decides which nodes are responsible for a key.
@@ -67,6 +68,15 @@ pub trait DhtNode: Protocol + Sized {
     fn nat_layer(_cfg: &Self::Config, _n: u32) -> Option<NatLayer> {
         None
     }
+    /// The NAT class of node `i`: `Open` unless the DHT runs behind NATs.
+    fn nat_class(_cfg: &Self::Config, _i: u32) -> NatType {
+        NatType::Open
+    }
+    /// The hash that turns names (addresses of record) into keys: the
+    /// protocol's configured one, SHA-1 by default.
+    fn key_hash(_cfg: &Self::Config) -> HashAlg {
+        HashAlg::Sha1
+    }
 }
 
 impl DhtNode for Kademlia {
@@ -84,6 +94,9 @@ impl DhtNode for Kademlia {
     }
     fn replication(cfg: &KademliaConfig) -> usize {
         cfg.k
+    }
+    fn key_hash(cfg: &KademliaConfig) -> HashAlg {
+        cfg.hash
     }
     fn holds(&self, key: &NodeId, value: &[u8]) -> bool {
         self.stored(key).iter().any(|v| v == value)
@@ -105,6 +118,9 @@ impl DhtNode for Chord {
     }
     fn replication(cfg: &ChordConfig) -> usize {
         cfg.replicas
+    }
+    fn key_hash(cfg: &ChordConfig) -> HashAlg {
+        cfg.hash
     }
     fn holds(&self, key: &NodeId, value: &[u8]) -> bool {
         self.stored(key).iter().any(|v| v == value)

@@ -134,6 +134,14 @@ impl<D: DhtNode + Tiered> DhtNode for Hierarchy<D> {
         D::oracle_id(&cfg.inner, id)
     }
 
+    fn nat_class(cfg: &Self::Config, i: u32) -> NatType {
+        cfg.nat.class(i)
+    }
+
+    fn key_hash(cfg: &Self::Config) -> peerlab_core::HashAlg {
+        D::key_hash(&cfg.inner)
+    }
+
     fn in_overlay(cfg: &Self::Config, i: u32) -> bool {
         cfg.is_full(i)
     }

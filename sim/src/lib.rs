@@ -32,8 +32,8 @@ pub use dht::{DhtNode, Metric};
 pub use graph::{GraphOptions, GraphSnapshot, OverlayEdge, OverlayGraph, OverlayNode};
 pub use hierarchy::{NatOverlay, Roles};
 pub use records::{
-    LookupRecord, MeasurementWindow, NodeTraffic, PutRecord, RepairReport, RepairSample, RunOutput,
-    TrafficByKind,
+    LookupRecord, MeasurementWindow, NodeTraffic, PutRecord, RegistrationRead, RepairReport,
+    RepairSample, RunOutput, TrafficByKind,
 };
 pub use scenario::Progress;
 pub use scenario::churn::{ChurnRunError, run_churn};

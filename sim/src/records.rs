@@ -34,6 +34,34 @@ pub struct LookupRecord {
     pub measured: bool,
 }
 
+/// One read of a user's registration (churn runs with
+/// `registration.read_interval_s`), judged against the simulator's global
+/// view of acknowledged puts and removals ([`crate::registration::DeviceLog`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistrationRead {
+    /// Simulated time the read was issued, in seconds.
+    pub time_s: f64,
+    /// Index of the reading node.
+    pub reader: u32,
+    /// The user read: the index of the node that is its only device.
+    pub user: u32,
+    /// Contacts the global view says the read must return (0 or 1).
+    pub expected: u32,
+    /// Contacts the read returned (live records, newest per device).
+    pub returned: u32,
+    /// The answer is what the global view allows.
+    pub correct: bool,
+    /// A record came back that the view does not allow (older than the
+    /// current one, removed, or another user's).
+    pub stale: bool,
+    /// No record came back although the view requires one.
+    pub missing: bool,
+    /// Time from issue to result, in milliseconds.
+    pub latency_ms: f64,
+    /// Issued during the measurement phase.
+    pub measured: bool,
+}
+
 /// One value put by the workload and read back from another node.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PutRecord {
@@ -121,6 +149,8 @@ pub struct RunOutput {
     pub lookups: Vec<LookupRecord>,
     /// One row per workload put.
     pub puts: Vec<PutRecord>,
+    /// One row per registration read that finished (churn runs).
+    pub registrations: Vec<RegistrationRead>,
     /// Traffic by message type over the whole run.
     pub traffic: TrafficByKind,
     /// Traffic per node over the whole run, indexed by node.

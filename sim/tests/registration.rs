@@ -62,7 +62,7 @@ use peerlab_sim::NetworkConfig;
 use peerlab_sim::dht::DhtNode;
 use peerlab_sim::engine::{Driver, Sim};
 use peerlab_sim::network::{Network, addr_of};
-use peerlab_sim::registration::registrar_config;
+use peerlab_sim::registration::{DeviceLog, SLACK, registrar_config};
 use rand::{RngExt, SeedableRng};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,8 +78,6 @@ const JOIN_WINDOW_S: u64 = 30;
 const GRACE_S: u64 = 150;
 /// The same after a rejoin into the settled overlay.
 const REJOIN_GRACE_S: u64 = 30;
-/// A store operation (put or remove) reaches its holders within this.
-const SLACK: Duration = Duration::from_secs(10);
 /// The stores' expiry granularity: a copy expires its TTL after it
 /// *arrives*, and a hand-over rounds the remaining lifetime up to a second.
 const G: Duration = Duration::from_secs(5);
@@ -93,6 +91,7 @@ const END_S: u64 = 2000;
 const WORKLOAD: RegistrationWorkload = RegistrationWorkload {
     refresh_s: 300.0,
     expires_s: 600.0,
+    read_interval_s: None,
 };
 
 /// Read categories: per device read, the static sweep, the churn sweeps,
@@ -145,21 +144,6 @@ fn secs(s: u64) -> Instant {
     Instant::from_secs(s)
 }
 
-/// One record a device put, as the oracle saw it.
-#[derive(Clone, Debug)]
-struct Entry {
-    issued: Instant,
-    record: ContactRecord,
-    bytes: Vec<u8>,
-    /// A replica first acknowledged the put then.
-    acked: Option<Instant>,
-    /// A refresh confirmed its successor and removed this one then.
-    replaced: Option<Instant>,
-    /// A graceful leave removed it: issued, then acknowledged.
-    unreg_issued: Option<Instant>,
-    unreg_done: Option<Instant>,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Status {
     Down,
@@ -173,7 +157,9 @@ enum Status {
 struct Dev {
     status: Status,
     registrar: Option<Registrar>,
-    entries: Vec<Entry>,
+    /// The global view of the device's records (shared with the churn
+    /// scenario: `peerlab_sim::registration::DeviceLog`).
+    log: DeviceLog,
     pending_removes: u32,
     incarnation: u64,
 }
@@ -254,31 +240,15 @@ impl<D: DhtNode> Run<D> {
             Command::Put { value, .. } => {
                 let record = ContactRecord::decode(value).expect("the registrar's own record");
                 let dev = &mut self.devs[d as usize];
-                if dev.entries.iter().any(|e| &e.bytes == value) {
+                if !dev.log.put_issued(now, record, value) {
                     self.fig.put_retries += 1;
-                } else {
-                    dev.entries.push(Entry {
-                        issued: now,
-                        record,
-                        bytes: value.clone(),
-                        replaced: None,
-                        acked: None,
-                        unreg_issued: None,
-                        unreg_done: None,
-                    });
                 }
                 Pending::Put(value.clone())
             }
             Command::Remove { value, .. } => {
                 let dev = &mut self.devs[d as usize];
                 let leaving = dev.status == Status::Leaving;
-                if let Some(e) = dev.entries.iter_mut().rev().find(|e| &e.bytes == value) {
-                    if leaving {
-                        e.unreg_issued = Some(now);
-                    } else {
-                        e.replaced = Some(now);
-                    }
-                }
+                dev.log.remove_issued(now, value, leaving);
                 if leaving {
                     dev.pending_removes += 1;
                     Pending::Remove(d)
@@ -380,7 +350,7 @@ impl<D: DhtNode> Run<D> {
                     let dev = &mut self.devs[node as usize];
                     dev.status = Status::Crashed;
                     dev.registrar = None;
-                    if let Some(last) = dev.entries.last() {
+                    if let Some(last) = dev.log.entries.last() {
                         let exp = last.record.expires_at;
                         let u = user_of(node);
                         self.targeted.push((u, 1, node));
@@ -433,7 +403,7 @@ impl<D: DhtNode> Run<D> {
                 }
                 WorkloadEvent::Expire { node } => {
                     self.fig.expire_events += 1;
-                    let last = self.devs[node as usize].entries.last().map(|e| {
+                    let last = self.devs[node as usize].log.entries.last().map(|e| {
                         (
                             e.issued + Duration::from_secs(u64::from(self.reg.expires_s)),
                             e.record.expires_at,
@@ -454,9 +424,7 @@ impl<D: DhtNode> Run<D> {
     fn finish_leave(&mut self, sim: &mut Sim<D>, d: u32) {
         let now = sim.now();
         let dev = &mut self.devs[d as usize];
-        for e in dev.entries.iter_mut().filter(|e| e.unreg_issued.is_some()) {
-            e.unreg_done.get_or_insert(now);
-        }
+        dev.log.leave_done(now);
         dev.status = Status::Left;
         let _ = sim.command(d, Command::Leave);
         sim.set_down(d);
@@ -505,37 +473,15 @@ impl<D: DhtNode> Run<D> {
                 .records
                 .iter()
                 .find(|r| r.node_id == self.ids[d as usize]);
-            // Records that may be visible: not expired at `now`, not removed
-            // by a refresh that settled, not removed by an acknowledged leave.
-            let candidates: Vec<&Entry> = dev
-                .entries
-                .iter()
-                .filter(|e| e.record.expires_at > now)
-                .filter(|e| e.replaced.is_none_or(|r| r > cutoff))
-                .filter(|e| e.unreg_done.is_none_or(|u| u > g))
-                .collect();
-            let certain = candidates
-                .iter()
-                .rev()
-                .find(|e| {
-                    e.issued <= cutoff
-                        && e.acked.is_some_and(|a| a <= g)
-                        && e.unreg_issued.is_none_or(|u| u > now)
-                        && e.replaced.is_none_or(|r| r > now)
-                })
-                .copied();
-            let ok = match (got, certain) {
-                (None, None) => true,
-                (None, Some(_)) => false,
-                (Some(r), c) => candidates
-                    .iter()
-                    .any(|e| e.record == *r && c.is_none_or(|c| e.issued >= c.issued)),
-            };
-            if !ok {
+            // The global view's verdict (see `DeviceLog::judge`): the newest
+            // settled record or a newer one in flight, nothing removed or
+            // expired, nothing when nothing is required.
+            let verdict = dev.log.judge(got, g, now, SLACK);
+            if !verdict.correct {
                 let msg = format!(
                     "user {user} device {d} ({:?}): read {got:?}, expected {:?} (issued {:?})",
                     dev.status,
-                    certain.map(|e| e.record),
+                    dev.log.expected(g, now, SLACK).map(|e| e.record),
                     g
                 );
                 errs.push(msg);
@@ -546,7 +492,7 @@ impl<D: DhtNode> Run<D> {
             // The stores themselves: a record removed (leave acknowledged,
             // or replaced more than SLACK ago) or past its expiry by G is
             // gone from the raw values too.
-            for e in &dev.entries {
+            for e in &dev.log.entries {
                 let lapsed = e.record.expires_at + G <= g;
                 let removed =
                     e.unreg_done.is_some_and(|u| u <= g) || e.replaced.is_some_and(|r| r <= cutoff);
@@ -564,7 +510,9 @@ impl<D: DhtNode> Run<D> {
                 }
             }
             match kind.filter(|_| d == target_dev) {
-                Some(3) if read.superseded > 0 && got == dev.entries.last().map(|e| &e.record) => {
+                Some(3)
+                    if read.superseded > 0 && got == dev.log.entries.last().map(|e| &e.record) =>
+                {
                     self.fig.superseded_seen += 1
                 }
                 Some(1) if got.is_some() && dev.status == Status::Crashed => {
@@ -655,9 +603,7 @@ impl<D: DhtNode> Driver<D> for Run<D> {
             (Pending::Put(value), Event::StoreDone { key, replicas, .. }) => {
                 if replicas > 0 {
                     let dev = &mut self.devs[node as usize];
-                    if let Some(e) = dev.entries.iter_mut().rev().find(|e| e.bytes == value) {
-                        e.acked.get_or_insert(now);
-                    }
+                    dev.log.put_acked(now, &value);
                 }
                 let cmds = match &mut self.devs[node as usize].registrar {
                     Some(r) => r.put_done(key, replicas),
@@ -748,7 +694,7 @@ fn run<D: DhtNode>(
     hash: HashAlg,
     seed: u64,
 ) -> (Figures, Vec<String>, Vec<String>) {
-    let reg = registrar_config(&WORKLOAD, hash).expect("whole seconds");
+    let reg = registrar_config(&WORKLOAD, hash, "workload.registration").expect("whole seconds");
     let cfg = Arc::new(dht);
     let mut id_rng = NodeRng::seed_from_u64(derive_seed(seed, "node-ids", 0));
     let ids: Vec<NodeId> = (0..N).map(|_| NodeId::random(&mut id_rng)).collect();
@@ -801,7 +747,7 @@ fn run<D: DhtNode>(
             .map(|_| Dev {
                 status: Status::Down,
                 registrar: None,
-                entries: Vec::new(),
+                log: DeviceLog::default(),
                 pending_removes: 0,
                 incarnation: 0,
             })

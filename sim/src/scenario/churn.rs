@@ -7,7 +7,12 @@
 //!
 //! A node that comes back after a departure starts a fresh session: a new
 //! state machine with the same id, joining through a random joined node.
+//!
+//! With `registration` in the workload, [`super::registrations`] registers
+//! each node's user, refreshes, unregisters on graceful leave and judges
+//! the workload's registration reads.
 
+use super::registrations::{HOOK_LEAVE_DEADLINE, Registrations};
 use super::{Progress, ScenarioRows, Snapshots, hook, judge, new_sim, output, population, unhook};
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions};
 use crate::dht::DhtNode;
@@ -115,6 +120,8 @@ struct ChurnDriver<D: DhtNode> {
     waiting: BTreeMap<(u32, RequestId), Waiting>,
     lookups: Vec<LookupRecord>,
     joins: u32,
+    /// The registration layer, with a registration workload.
+    regs: Option<Registrations>,
     // Measurement-phase traffic and node-seconds.
     measuring: bool,
     traffic_at_start: TrafficByKind,
@@ -149,6 +156,9 @@ impl<D: DhtNode> ChurnDriver<D> {
     }
 
     fn arrive(&mut self, sim: &mut Sim<D>, i: u32) {
+        if let Some(r) = &mut self.regs {
+            r.finish_leave(sim, i);
+        }
         if sim.is_up(i) {
             return;
         }
@@ -167,11 +177,18 @@ impl<D: DhtNode> ChurnDriver<D> {
             return;
         }
         self.tick(sim.now());
-        if graceful && self.joined.contains(i) {
-            let _ = sim.command(i, Command::Leave);
-        }
+        let joined = self.joined.contains(i);
         self.joined.remove(i);
         self.joined_full.remove(i);
+        if let Some(r) = &mut self.regs {
+            if graceful && joined && r.on_leave(sim, i) {
+                return; // the layer leaves once the removals are acknowledged
+            }
+            r.on_down(i);
+        }
+        if graceful && joined {
+            let _ = sim.command(i, Command::Leave);
+        }
         sim.set_down(i);
     }
 
@@ -219,9 +236,18 @@ impl<D: DhtNode> Driver<D> for ChurnDriver<D> {
                 WorkItem::Work(w) => {
                     if let WorkloadEvent::Lookup { node, key } = w.event {
                         self.lookup(sim, node, key);
+                    } else if let Some(r) = &mut self.regs {
+                        let joined = &self.joined;
+                        let measured = self.phases.in_measurement(w.time_s);
+                        r.on_work(sim, w.event, |n| joined.contains(n), measured);
                     }
                 }
             },
+            HOOK_LEAVE_DEADLINE => {
+                if let Some(r) = &mut self.regs {
+                    r.on_hook(sim, tag);
+                }
+            }
             HOOK_RETRY_JOIN => {
                 let node = i as u32;
                 if sim.is_up(node) && !self.joined.contains(node) {
@@ -261,6 +287,11 @@ impl<D: DhtNode> Driver<D> for ChurnDriver<D> {
     }
 
     fn on_event(&mut self, sim: &mut Sim<D>, node: u32, event: Event) {
+        if let Some(r) = &mut self.regs
+            && r.on_event(sim, node, &event)
+        {
+            return;
+        }
         let id = match &event {
             Event::Joined { id, .. } | Event::JoinFailed { id } | Event::LookupDone { id, .. } => {
                 *id
@@ -278,6 +309,9 @@ impl<D: DhtNode> Driver<D> for ChurnDriver<D> {
                     self.joined_full.insert(node);
                 }
                 self.joins += 1;
+                if let Some(r) = &mut self.regs {
+                    r.on_joined(sim, node);
+                }
             }
             (Waiting::Join, Event::JoinFailed { .. }) => {
                 sim.schedule_hook(sim.now() + JOIN_RETRY, hook(HOOK_RETRY_JOIN, node as u64));
@@ -359,6 +393,10 @@ pub fn run_churn<D: DhtNode>(
     sim.schedule_hook(at(phases.end_s), hook(HOOK_MEASURE_END, 0));
 
     let oracle = Oracle::new(ids.iter().map(|id| D::oracle_id(&cfg, id)).collect());
+    let regs = match &workload.registration {
+        Some(w) => Some(Registrations::new::<D>(w, &cfg, &ids)?),
+        None => None,
+    };
     let mut driver = ChurnDriver::<D> {
         cfg,
         oracle,
@@ -375,6 +413,7 @@ pub fn run_churn<D: DhtNode>(
         waiting: BTreeMap::new(),
         lookups: Vec::new(),
         joins: 0,
+        regs,
         measuring: false,
         traffic_at_start: TrafficByKind::default(),
         class_at_start: Default::default(),
@@ -421,6 +460,7 @@ pub fn run_churn<D: DhtNode>(
         ScenarioRows {
             lookups: driver.lookups,
             puts: Vec::new(),
+            registrations: driver.regs.map(|r| r.into_rows()).unwrap_or_default(),
             joined: driver.joins,
             measurement: Some(driver.window),
             snapshots,

@@ -5,8 +5,11 @@
 //!   and puts run; each put is read back from another node.
 //! - [`churn`]: nodes join, leave and fail as a `peerlab-churn` model says,
 //!   while a workload runs; statistics come from the measurement phase.
+//! - [`registrations`]: the churn scenario's registration layer: each node
+//!   registers its user, refreshes, unregisters on leave, and reads others.
 
 pub mod churn;
+pub mod registrations;
 pub mod static_overlay;
 
 use crate::config::SimOptions;
@@ -14,7 +17,9 @@ use crate::dht::{DhtNode, Metric};
 use crate::engine::Sim;
 use crate::graph::{GraphOptions, GraphSnapshot, OverlayGraph};
 use crate::oracle::Oracle;
-use crate::records::{LookupRecord, MeasurementWindow, PutRecord, RepairReport, RunOutput};
+use crate::records::{
+    LookupRecord, MeasurementWindow, PutRecord, RegistrationRead, RepairReport, RunOutput,
+};
 use peerlab_core::rng::{NodeRng, derive_seed};
 use peerlab_core::{Contact, Duration, Instant, NodeId, Protocol};
 use rand::SeedableRng;
@@ -159,6 +164,7 @@ pub(crate) fn population<D: DhtNode>(
 pub(crate) struct ScenarioRows {
     pub lookups: Vec<LookupRecord>,
     pub puts: Vec<PutRecord>,
+    pub registrations: Vec<RegistrationRead>,
     pub joined: u32,
     pub measurement: Option<MeasurementWindow>,
     pub snapshots: Snapshots,
@@ -187,6 +193,7 @@ pub(crate) fn output<D: DhtNode>(sim: &Sim<D>, rows: ScenarioRows) -> RunOutput 
     RunOutput {
         lookups: rows.lookups,
         puts: rows.puts,
+        registrations: rows.registrations,
         traffic: sim.traffic().clone(),
         node_traffic: sim.node_traffic().to_vec(),
         trace_hash: sim.trace_hash(),

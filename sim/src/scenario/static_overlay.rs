@@ -545,6 +545,7 @@ pub fn run_static<D: DhtNode>(
         ScenarioRows {
             lookups,
             puts: driver.put_rows,
+            registrations: Vec::new(),
             joined: driver.joined,
             measurement: None,
             snapshots,
