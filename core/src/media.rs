@@ -26,6 +26,28 @@
 //!
 //! Signalling requests are retried every [`RETRY`] up to [`MAX_TRIES`] times.
 //!
+//! # Passive relay failover
+//!
+//! A relayed call names its relay candidates in order ([`CallSpec::relays`]).
+//! Setup allocates the first that accepts. While the caller streams, it
+//! watches the media coming back through the current relay: when none has
+//! arrived for [`CallSpec::detect`] (default [`DEFAULT_DETECT`]), the relay is
+//! taken as lost. The caller then allocates the next candidate (a refusal or
+//! no answer moves on to the one after), sends its own frames through it,
+//! and tells the callee with [`Body::RelaySwitch`] (retried like the other
+//! requests, numbered by an epoch so a stale copy changes nothing), after
+//! which the callee sends through the new relay too. With no candidate left
+//! the caller stops and hangs up: the call ends [`CallEnd::RelayLost`].
+//!
+//! An *interruption* runs from the last frame the caller received through
+//! the lost relay to the first it receives through its replacement (or to
+//! the hangup, if none comes); [`CallSummary`] records the relays used, the
+//! switches, the interruptions and their total length, and what each relay
+//! carried; frames lost are in each direction's report. Frames sent towards
+//! a dead relay are lost, so the analytic loss is the frames each side sends
+//! between the relay's death and the moment it learns of the switch (see the
+//! tests in `media/tests.rs`).
+//!
 //! # Time and one-way delay
 //!
 //! Timers run on the injected [`Instant`]. Frame timestamps use the media
@@ -67,6 +89,14 @@ pub const KEEP: Duration = Duration::from_secs(30);
 pub const MAX_CALL_MS: u64 = 3_600_000;
 /// Most frames the receiver tracks sequence numbers for, per call direction.
 pub const MAX_TRACKED_FRAMES: usize = 1 << 20;
+/// How long the caller waits without media from its relay before it fails
+/// over to the next candidate (see [`CallSpec::detect`]): one second is 50
+/// voice frames, far beyond ordinary jitter or a short loss burst, yet short
+/// enough that a listener hears a dropout rather than a dead call.
+pub const DEFAULT_DETECT: Duration = Duration::from_secs(1);
+/// Relays a callee accepts media from for one call (the offer's plus those
+/// of later switches; the oldest is forgotten beyond this).
+pub const MAX_CALL_RELAYS: usize = 16;
 
 /// Frame size and rate of a synthetic stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +157,8 @@ pub fn is_media(kind: MsgKind) -> bool {
             | MsgKind::Media
             | MsgKind::Hangup
             | MsgKind::CallReport
+            | MsgKind::RelaySwitch
+            | MsgKind::RelaySwitchAck
     )
 }
 
@@ -208,6 +240,40 @@ pub struct RelayReport {
     pub bytes: u64,
 }
 
+/// What one relay carried for a call the engine placed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayUse {
+    /// The relay's address.
+    pub relay: Addr,
+    /// Frames the caller sent through it.
+    pub sent: u32,
+    /// Frames (duplicates included) the caller received through it.
+    pub received: u32,
+    /// Its own counts, if it answered the hangup (only the last relay is
+    /// asked; a relay left behind by a switch is presumed gone).
+    pub report: Option<RelayReport>,
+}
+
+/// How a call that was set up ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallEnd {
+    /// Every frame was sent and the caller hung up.
+    Completed,
+    /// The relay was lost and no candidate was left to replace it; the
+    /// caller stopped sending and hung up early.
+    RelayLost,
+}
+
+impl CallEnd {
+    /// `completed` or `relay-lost` (the simulator's failure name).
+    pub fn name(self) -> &'static str {
+        match self {
+            CallEnd::Completed => "completed",
+            CallEnd::RelayLost => "relay-lost",
+        }
+    }
+}
+
 /// The outcome of a call this engine placed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallSummary {
@@ -215,8 +281,18 @@ pub struct CallSummary {
     pub call: u64,
     /// The callee's address.
     pub callee: Addr,
-    /// The relay, if the media went through one.
+    /// The relay at the end of the call, if the media went through one.
     pub relay: Option<Addr>,
+    /// How the call ended.
+    pub end: CallEnd,
+    /// Every relay that carried the call, in order of use.
+    pub relays: Vec<RelayUse>,
+    /// Relay switches (passive failovers that found a replacement).
+    pub switches: u32,
+    /// Interruptions: losses of the relay's media (see the module docs).
+    pub interruptions: u32,
+    /// Their total length, µs.
+    pub interrupted_us: u64,
     /// From `started` (given to [`MediaEngine::start_call`]) to the first frame sent, µs.
     pub setup_us: u64,
     /// Caller to callee, from the callee's report (`None` if it never came).
@@ -228,7 +304,7 @@ pub struct CallSummary {
     pub caller_sent: u32,
     /// Frames the caller received from the callee.
     pub caller_received: u32,
-    /// The relay's counts (`None` for a direct call, or if it never answered).
+    /// The last relay's counts (`None` for a direct call, or if it never answered).
     pub relayed: Option<RelayReport>,
 }
 
@@ -262,12 +338,16 @@ pub enum MediaEvent {
 }
 
 /// A call to place.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallSpec {
     /// The callee's address (from its contact record).
     pub callee: Addr,
-    /// A relay to send the media through, or `None` for a direct call.
-    pub relay: Option<Addr>,
+    /// Relay candidates in failover order; empty for a direct call. Setup
+    /// uses the first that accepts, each failover the next.
+    pub relays: Vec<Addr>,
+    /// How long without media from the relay before failing over (raised
+    /// to two frame intervals if shorter); [`DEFAULT_DETECT`] is a good value.
+    pub detect: Duration,
     /// Frames each side sends.
     pub frames: u32,
     /// Frame size and rate.
@@ -289,8 +369,10 @@ pub struct MediaStats {
     pub relayed_frames: u64,
     /// Bytes forwarded as a relay.
     pub relayed_bytes: u64,
-    /// Media-kind messages dropped (unknown call, wrong source).
+    /// Media-kind messages dropped (unknown call, wrong source, stale switch).
     pub dropped: u64,
+    /// Relay switches made as a caller (passive failover).
+    pub switches: u64,
 }
 
 /// A signalling request awaiting its answer.
@@ -318,6 +400,31 @@ enum Phase {
     },
 }
 
+/// A placed call's relay and its passive-failover state.
+#[derive(Clone, Debug)]
+struct Failover {
+    /// Index in `spec.relays` of the next candidate to try.
+    next: usize,
+    /// The relay carrying the media now (kept after it is lost).
+    relay: Option<Addr>,
+    /// Every relay that accepted, in order; the last is `relay`.
+    legs: Vec<RelayUse>,
+    /// Switches sent to the callee (the last switch's epoch).
+    epoch: u32,
+    /// The last frame from the current relay, or when it took over.
+    last_rx: Instant,
+    /// Allocating a replacement relay.
+    alloc: Option<Pending>,
+    /// Telling the callee about the last switch.
+    notify: Option<Pending>,
+    /// An interruption in progress, since the last frame before it.
+    outage: Option<Instant>,
+    switches: u32,
+    interruptions: u32,
+    interrupted_us: u64,
+    end: CallEnd,
+}
+
 #[derive(Clone, Debug)]
 struct OutCall {
     spec: CallSpec,
@@ -328,12 +435,40 @@ struct OutCall {
     forward: Option<DirectionReport>,
     callee_sent: Option<u32>,
     relayed: Option<RelayReport>,
+    fo: Failover,
+}
+
+impl OutCall {
+    /// Where the caller's frames go now.
+    fn media_dst(&self) -> Addr {
+        self.fo.relay.unwrap_or(self.spec.callee)
+    }
+
+    /// When the relay counts as lost if no frame comes first (`None` for a
+    /// direct call, or while a replacement is being allocated).
+    fn watch_at(&self) -> Option<Instant> {
+        let twice = Duration::from_micros(self.spec.profile.interval().as_micros() * 2);
+        let detect = self.spec.detect.max(twice);
+        (self.fo.relay.is_some() && self.fo.alloc.is_none()).then(|| self.fo.last_rx + detect)
+    }
+
+    /// The next relay candidate, if any is left.
+    fn next_candidate(&mut self) -> Option<Addr> {
+        let r = self.spec.relays.get(self.fo.next).copied();
+        self.fo.next += usize::from(r.is_some());
+        r
+    }
 }
 
 #[derive(Clone, Debug)]
 struct InCall {
     caller: Addr,
     send_to: Addr,
+    /// Every address media may come from: the offer's `send_to` and the
+    /// relays of later switches (at most [`MAX_CALL_RELAYS`]).
+    sources: Vec<Addr>,
+    /// The last switch applied (0: none).
+    epoch: u32,
     frames: u32,
     profile: MediaProfile,
     sent: u32,
@@ -435,40 +570,49 @@ impl MediaEngine {
             }
         };
         self.stats.calls_placed += 1;
-        let phase = match spec.relay {
-            Some(relay) => Phase::Allocating(self.request(
-                now,
-                relay,
-                Body::RelayAllocate {
-                    call,
-                    peer: spec.callee,
-                },
-            )),
-            None => Phase::Offering(self.offer(now, call, &spec)),
-        };
-        self.out.insert(
-            call,
-            OutCall {
-                spec,
-                phase,
-                sent: 0,
-                setup_us: None,
-                rx: FrameStats::default(),
-                forward: None,
-                callee_sent: None,
-                relayed: None,
+        let mut c = OutCall {
+            phase: Phase::Streaming { next_at: now },
+            sent: 0,
+            setup_us: None,
+            rx: FrameStats::default(),
+            forward: None,
+            callee_sent: None,
+            relayed: None,
+            fo: Failover {
+                next: 0,
+                relay: None,
+                legs: Vec::new(),
+                epoch: 0,
+                last_rx: now,
+                alloc: None,
+                notify: None,
+                outage: None,
+                switches: 0,
+                interruptions: 0,
+                interrupted_us: 0,
+                end: CallEnd::Completed,
             },
-        );
+            spec,
+        };
+        c.phase = match c.next_candidate() {
+            Some(relay) => Phase::Allocating(self.allocate(now, call, relay, c.spec.callee)),
+            None => Phase::Offering(self.offer(now, call, &c.spec, self.local)),
+        };
+        self.out.insert(call, c);
         call
     }
 
-    fn offer(&mut self, now: Instant, call: u64, spec: &CallSpec) -> Pending {
+    fn allocate(&mut self, now: Instant, call: u64, relay: Addr, callee: Addr) -> Pending {
+        self.request(now, relay, Body::RelayAllocate { call, peer: callee })
+    }
+
+    fn offer(&mut self, now: Instant, call: u64, spec: &CallSpec, send_to: Addr) -> Pending {
         let body = Body::CallOffer {
             call,
             frames: spec.frames,
             frame_ms: spec.profile.frame_ms,
             payload_len: spec.profile.payload_len,
-            send_to: spec.relay.unwrap_or(self.local),
+            send_to,
         };
         self.request(now, spec.callee, body)
     }
@@ -523,26 +667,7 @@ impl MediaEngine {
                 self.send(from, Message::new(txid, self.id, body));
             }
             Body::RelayAnswer { call, accepted } => {
-                let Some(c) = self.out.get_mut(&call) else {
-                    self.stats.dropped += 1;
-                    return;
-                };
-                let Phase::Allocating(p) = &c.phase else {
-                    return; // a duplicate answer
-                };
-                if p.dst != from || p.msg.txid != txid {
-                    self.stats.dropped += 1;
-                    return;
-                }
-                if !accepted {
-                    self.fail(call, CallFailure::RelayRefused(from));
-                    return;
-                }
-                let spec = c.spec;
-                let p = self.offer(now, call, &spec);
-                if let Some(c) = self.out.get_mut(&call) {
-                    c.phase = Phase::Offering(p);
-                }
+                self.on_relay_answer(now, from, txid, call, accepted)
             }
             Body::CallOffer {
                 call,
@@ -566,6 +691,8 @@ impl MediaEngine {
                         InCall {
                             caller: from,
                             send_to,
+                            sources: vec![send_to],
+                            epoch: 0,
                             frames,
                             profile,
                             sent: 0,
@@ -596,7 +723,26 @@ impl MediaEngine {
                     return;
                 }
                 c.phase = Phase::Streaming { next_at: now };
+                c.fo.last_rx = now;
                 self.pump(now);
+            }
+            Body::RelaySwitch { call, epoch, relay } => {
+                self.on_switch(from, txid, call, epoch, relay)
+            }
+            Body::RelaySwitchAck { call, .. } => {
+                let Some(c) = self.out.get_mut(&call) else {
+                    self.stats.dropped += 1;
+                    return;
+                };
+                if c.fo
+                    .notify
+                    .as_ref()
+                    .is_some_and(|p| p.dst == from && p.msg.txid == txid)
+                {
+                    c.fo.notify = None;
+                } else {
+                    self.stats.dropped += 1;
+                }
             }
             Body::Hangup { call, sent } => self.on_hangup(now, from, txid, call, sent),
             Body::CallReport {
@@ -634,10 +780,14 @@ impl MediaEngine {
                     .is_some_and(|p| p.dst == from && p.msg.txid == txid)
                 {
                     *relay = None;
-                    c.relayed = Some(RelayReport {
+                    let report = RelayReport {
                         frames: received,
                         bytes,
-                    });
+                    };
+                    c.relayed = Some(report);
+                    if let Some(leg) = c.fo.legs.iter_mut().rev().find(|l| l.relay == from) {
+                        leg.report = Some(report);
+                    }
                 } else {
                     self.stats.dropped += 1;
                     return;
@@ -648,6 +798,106 @@ impl MediaEngine {
             }
             _ => self.stats.dropped += 1,
         }
+    }
+
+    /// A relay's answer: to the setup's allocation, or to a replacement's.
+    fn on_relay_answer(&mut self, now: Instant, from: Addr, txid: u64, call: u64, accepted: bool) {
+        let Some(mut c) = self.out.remove(&call) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let answers = |p: &Pending| p.dst == from && p.msg.txid == txid;
+        let mut failure = None;
+        if let Phase::Allocating(p) = &c.phase {
+            if !answers(p) {
+                self.stats.dropped += 1;
+            } else if accepted {
+                c.fo.relay = Some(from);
+                c.fo.legs.push(RelayUse {
+                    relay: from,
+                    sent: 0,
+                    received: 0,
+                    report: None,
+                });
+                c.phase = Phase::Offering(self.offer(now, call, &c.spec, from));
+            } else if let Some(next) = c.next_candidate() {
+                c.phase = Phase::Allocating(self.allocate(now, call, next, c.spec.callee));
+            } else {
+                failure = Some(CallFailure::RelayRefused(from));
+            }
+        } else if c.fo.alloc.as_ref().is_some_and(answers) {
+            c.fo.alloc = None;
+            if accepted {
+                self.switch_to(now, call, &mut c, from);
+            } else {
+                self.replace_relay(now, call, &mut c);
+            }
+        }
+        // Anything else is a duplicate answer: ignored.
+        self.out.insert(call, c);
+        if let Some(why) = failure {
+            self.fail(call, why);
+        }
+    }
+
+    /// Moves a streaming call to `relay`, which accepted it, and tells the callee.
+    fn switch_to(&mut self, now: Instant, call: u64, c: &mut OutCall, relay: Addr) {
+        c.fo.relay = Some(relay);
+        c.fo.legs.push(RelayUse {
+            relay,
+            sent: 0,
+            received: 0,
+            report: None,
+        });
+        c.fo.epoch += 1;
+        c.fo.switches += 1;
+        c.fo.last_rx = now;
+        self.stats.switches += 1;
+        let body = Body::RelaySwitch {
+            call,
+            epoch: c.fo.epoch,
+            relay,
+        };
+        c.fo.notify = Some(self.request(now, c.spec.callee, body));
+    }
+
+    /// Allocates the next candidate to replace a lost relay, or, with none
+    /// left, ends the call as [`CallEnd::RelayLost`].
+    fn replace_relay(&mut self, now: Instant, call: u64, c: &mut OutCall) {
+        match c.next_candidate() {
+            Some(next) => c.fo.alloc = Some(self.allocate(now, call, next, c.spec.callee)),
+            None => {
+                c.fo.end = CallEnd::RelayLost;
+                c.fo.notify = None;
+                c.phase = Phase::Lingering { until: now };
+            }
+        }
+    }
+
+    /// The callee's side of a [`Body::RelaySwitch`].
+    fn on_switch(&mut self, from: Addr, txid: u64, call: u64, epoch: u32, relay: Addr) {
+        let Some(c) = self.incoming.get_mut(&call) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let retried = epoch == c.epoch && relay == c.send_to;
+        if c.caller != from || epoch == 0 || (epoch <= c.epoch && !retried) {
+            // Not the caller, or an older switch than the one applied.
+            self.stats.dropped += 1;
+            return;
+        }
+        if epoch > c.epoch {
+            c.epoch = epoch;
+            c.send_to = relay;
+            if !c.sources.contains(&relay) {
+                if c.sources.len() >= MAX_CALL_RELAYS {
+                    c.sources.remove(0);
+                }
+                c.sources.push(relay);
+            }
+        }
+        let body = Body::RelaySwitchAck { call, epoch };
+        self.send(from, Message::new(txid, self.id, body));
     }
 
     fn on_media(
@@ -679,13 +929,23 @@ impl MediaEngine {
         }
         let now_media = self.media_clock(now);
         if let Some(c) = self.out.get_mut(&call) {
-            let peer = c.spec.relay.unwrap_or(c.spec.callee);
-            if from == peer {
+            let current = from == c.media_dst();
+            let leg = c.fo.legs.iter().rposition(|l| l.relay == from);
+            if current || leg.is_some() {
                 c.rx.on_frame(now, now_media, seq, sent_at, len);
+                if let Some(i) = leg {
+                    c.fo.legs[i].received = c.fo.legs[i].received.saturating_add(1);
+                }
+                if current {
+                    c.fo.last_rx = now;
+                    if let Some(since) = c.fo.outage.take() {
+                        c.fo.interrupted_us += now.saturating_since(since).as_micros();
+                    }
+                }
                 return;
             }
         } else if let Some(c) = self.incoming.get_mut(&call)
-            && from == c.send_to
+            && (from == c.send_to || c.sources.contains(&from))
         {
             c.rx.on_frame(now, now_media, seq, sent_at, len);
             return;
@@ -752,7 +1012,12 @@ impl MediaEngine {
         let summary = CallSummary {
             call,
             callee: c.spec.callee,
-            relay: c.spec.relay,
+            relay: c.fo.relay,
+            end: c.fo.end,
+            relays: c.fo.legs,
+            switches: c.fo.switches,
+            interruptions: c.fo.interruptions,
+            interrupted_us: c.fo.interrupted_us,
             setup_us: c.setup_us.unwrap_or(0),
             forward: c.forward,
             backward,
@@ -769,21 +1034,19 @@ impl MediaEngine {
     /// Sends every frame that is due at `now`, on both sides of every call.
     fn pump(&mut self, now: Instant) {
         let mut frames = Vec::new();
-        let mut lingering = Vec::new();
         for (&call, c) in &mut self.out {
             let Phase::Streaming { next_at } = &mut c.phase else {
                 continue;
             };
             let interval = c.spec.profile.interval();
+            let dst = c.fo.relay.unwrap_or(c.spec.callee);
             while c.sent < c.spec.frames && *next_at <= now {
-                frames.push((
-                    c.spec.relay.unwrap_or(c.spec.callee),
-                    call,
-                    c.sent,
-                    c.spec.profile,
-                ));
+                frames.push((dst, call, c.sent, c.spec.profile));
                 if c.setup_us.is_none() {
                     c.setup_us = Some(now.saturating_since(c.spec.started).as_micros());
+                }
+                if let Some(leg) = c.fo.legs.last_mut() {
+                    leg.sent = leg.sent.saturating_add(1);
                 }
                 c.sent += 1;
                 *next_at += interval;
@@ -792,7 +1055,9 @@ impl MediaEngine {
                 c.phase = Phase::Lingering {
                     until: now + LINGER,
                 };
-                lingering.push(call);
+                // No failover once the caller has sent everything.
+                c.fo.alloc = None;
+                c.fo.notify = None;
             }
         }
         for (&call, c) in &mut self.incoming {
@@ -814,7 +1079,12 @@ impl MediaEngine {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let out = self.out.values().flat_map(|c| match &c.phase {
             Phase::Allocating(p) | Phase::Offering(p) => vec![p.next_at],
-            Phase::Streaming { next_at } => vec![*next_at],
+            Phase::Streaming { next_at } => {
+                let mut at = vec![*next_at];
+                at.extend(c.fo.alloc.iter().chain(&c.fo.notify).map(|p| p.next_at));
+                at.extend(c.watch_at());
+                at
+            }
             Phase::Lingering { until } => vec![*until],
             Phase::Ending { callee, relay } => callee
                 .iter()
@@ -833,7 +1103,8 @@ impl MediaEngine {
         out.chain(incoming).chain(relays).min()
     }
 
-    /// Sends due frames, retries requests, hangs up, and drops stale state.
+    /// Sends due frames, retries requests, fails over, hangs up, and drops
+    /// stale state.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.pump(now);
         self.incoming.retain(|_, c| c.expires > now);
@@ -857,6 +1128,36 @@ impl MediaEngine {
         true
     }
 
+    /// Passive failover while streaming: retries the replacement's
+    /// allocation and the switch notice, and declares the relay lost when
+    /// its media has stopped for the detection time.
+    fn watch(&mut self, now: Instant, call: u64, c: &mut OutCall) {
+        if let Some(mut p) = c.fo.alloc.take() {
+            if self.retry(now, &mut p) {
+                c.fo.alloc = Some(p);
+            } else {
+                self.replace_relay(now, call, c);
+            }
+        }
+        if let Some(mut p) = c.fo.notify.take()
+            && self.retry(now, &mut p)
+        {
+            c.fo.notify = Some(p);
+        }
+        // (A callee that never heard of the switch sends no media through
+        // the new relay, so the watch below fires again.)
+        if !matches!(c.phase, Phase::Streaming { .. }) {
+            return;
+        }
+        if c.watch_at().is_some_and(|at| at <= now) {
+            if c.fo.outage.is_none() {
+                c.fo.outage = Some(c.fo.last_rx);
+                c.fo.interruptions += 1;
+            }
+            self.replace_relay(now, call, c);
+        }
+    }
+
     fn tick(&mut self, now: Instant, call: u64) {
         let Some(mut c) = self.out.remove(&call) else {
             return;
@@ -865,8 +1166,16 @@ impl MediaEngine {
             Phase::Allocating(p) => {
                 let mut p2 = p.clone();
                 let alive = self.retry(now, &mut p2);
+                let dst = p2.dst;
                 *p = p2;
-                (!alive).then_some(CallFailure::RelayUnreachable(p.dst))
+                if alive {
+                    None
+                } else if let Some(next) = c.next_candidate() {
+                    c.phase = Phase::Allocating(self.allocate(now, call, next, c.spec.callee));
+                    None
+                } else {
+                    Some(CallFailure::RelayUnreachable(dst))
+                }
             }
             Phase::Offering(p) => {
                 let mut p2 = p.clone();
@@ -874,15 +1183,23 @@ impl MediaEngine {
                 *p = p2;
                 (!alive).then_some(CallFailure::CalleeUnreachable(p.dst))
             }
-            Phase::Streaming { .. } => None,
+            Phase::Streaming { .. } => {
+                self.watch(now, call, &mut c);
+                None
+            }
             Phase::Lingering { until } => {
                 if *until <= now {
+                    if let Some(since) = c.fo.outage.take() {
+                        c.fo.interrupted_us += now.saturating_since(since).as_micros();
+                    }
                     let sent = c.sent;
                     let callee = self.request(now, c.spec.callee, Body::Hangup { call, sent });
-                    let relay = c
-                        .spec
-                        .relay
-                        .map(|r| self.request(now, r, Body::Hangup { call, sent: 0 }));
+                    // A lost relay is not asked for its report.
+                    let relay = match c.fo.end {
+                        CallEnd::Completed => c.fo.relay,
+                        CallEnd::RelayLost => None,
+                    }
+                    .map(|r| self.request(now, r, Body::Hangup { call, sent: 0 }));
                     c.phase = Phase::Ending {
                         callee: Some(callee),
                         relay,

@@ -114,8 +114,8 @@ fn body() -> impl Strategy<Value = Body> {
         6 => nat_body(),
         // The four hierarchy bodies.
         4 => hierarchy_body(),
-        // The seven media bodies.
-        7 => media_body(),
+        // The nine media bodies.
+        9 => media_body(),
     ]
 }
 
@@ -174,6 +174,12 @@ fn media_body() -> impl Strategy<Value = Body> {
                     }
                 }
             ),
+        (any::<u64>(), any::<u32>(), addr()).prop_map(|(call, epoch, relay)| Body::RelaySwitch {
+            call,
+            epoch,
+            relay
+        }),
+        (any::<u64>(), any::<u32>()).prop_map(|(call, epoch)| Body::RelaySwitchAck { call, epoch }),
     ]
 }
 
