@@ -48,6 +48,18 @@
 //! between the relay's death and the moment it learns of the switch (see the
 //! tests in `media/tests.rs`).
 //!
+//! # Active failover
+//!
+//! With [`CallSpec::redundancy`] k > 1, setup allocates the first k
+//! candidates that accept; both sides send every frame through each of them
+//! (the callee learns the set from a [`Body::RelaySwitch`] right after it
+//! answers), and each receiver keeps the first copy of a sequence number.
+//! Each relay is watched on its own: a lost one is replaced by the next
+//! candidate, or, with none left, dropped from the set. The call goes on
+//! while any relay carries it; an interruption is counted only when every
+//! relay of the set is lost at once, and the call ends `relay-lost` only
+//! when the set is empty.
+//!
 //! # Time and one-way delay
 //!
 //! Timers run on the injected [`Instant`]. Frame timestamps use the media
@@ -345,9 +357,14 @@ pub struct CallSpec {
     /// Relay candidates in failover order; empty for a direct call. Setup
     /// uses the first that accepts, each failover the next.
     pub relays: Vec<Addr>,
-    /// How long without media from the relay before failing over (raised
+    /// How long without media from a relay before it counts as lost (raised
     /// to two frame intervals if shorter); [`DEFAULT_DETECT`] is a good value.
     pub detect: Duration,
+    /// Relays carrying the media at once (active failover: every frame goes
+    /// through each, the receiver keeps the first copy). 1 (or 0) is a
+    /// single relay with passive failover only; more than there are
+    /// candidates uses every candidate that accepts.
+    pub redundancy: u8,
     /// Frames each side sends.
     pub frames: u32,
     /// Frame size and rate.
@@ -396,24 +413,33 @@ enum Phase {
     },
     Ending {
         callee: Option<Pending>,
-        relay: Option<Pending>,
+        relays: Vec<Pending>,
     },
 }
 
-/// A placed call's relay and its passive-failover state.
+/// One relay of a placed call's current set.
+#[derive(Clone, Copy, Debug)]
+struct Hop {
+    relay: Addr,
+    /// The last frame received through it, or when it took over.
+    last_rx: Instant,
+    /// Silent for the detection time: being replaced (the caller still
+    /// sends through it until then; the callee no longer does once told).
+    lost: bool,
+}
+
+/// A placed call's relays and its failover state.
 #[derive(Clone, Debug)]
 struct Failover {
     /// Index in `spec.relays` of the next candidate to try.
     next: usize,
-    /// The relay carrying the media now (kept after it is lost).
-    relay: Option<Addr>,
-    /// Every relay that accepted, in order; the last is `relay`.
+    /// The relays carrying the media now, in order.
+    set: Vec<Hop>,
+    /// Every relay that accepted, in order of use.
     legs: Vec<RelayUse>,
-    /// Switches sent to the callee (the last switch's epoch).
+    /// Switches sent to the callee (the last one's epoch).
     epoch: u32,
-    /// The last frame from the current relay, or when it took over.
-    last_rx: Instant,
-    /// Allocating a replacement relay.
+    /// Allocating a relay (a replacement once streaming).
     alloc: Option<Pending>,
     /// Telling the callee about the last switch.
     notify: Option<Pending>,
@@ -440,16 +466,29 @@ struct OutCall {
 
 impl OutCall {
     /// Where the caller's frames go now.
-    fn media_dst(&self) -> Addr {
-        self.fo.relay.unwrap_or(self.spec.callee)
+    fn media_dsts(&self) -> Vec<Addr> {
+        if self.spec.relays.is_empty() {
+            vec![self.spec.callee]
+        } else {
+            self.fo.set.iter().map(|h| h.relay).collect()
+        }
     }
 
-    /// When the relay counts as lost if no frame comes first (`None` for a
-    /// direct call, or while a replacement is being allocated).
-    fn watch_at(&self) -> Option<Instant> {
+    fn detect(&self) -> Duration {
         let twice = Duration::from_micros(self.spec.profile.interval().as_micros() * 2);
-        let detect = self.spec.detect.max(twice);
-        (self.fo.relay.is_some() && self.fo.alloc.is_none()).then(|| self.fo.last_rx + detect)
+        self.spec.detect.max(twice)
+    }
+
+    /// When the first relay still carrying media counts as lost if no frame
+    /// comes through it first.
+    fn watch_at(&self) -> Option<Instant> {
+        let detect = self.detect();
+        self.fo
+            .set
+            .iter()
+            .filter(|h| !h.lost)
+            .map(|h| h.last_rx + detect)
+            .min()
     }
 
     /// The next relay candidate, if any is left.
@@ -458,12 +497,37 @@ impl OutCall {
         self.fo.next += usize::from(r.is_some());
         r
     }
+
+    /// Relays wanted at once.
+    fn redundancy(&self) -> usize {
+        usize::from(self.spec.redundancy.max(1))
+    }
+
+    /// Adds `relay`, which accepted, to the set (in place of a lost one).
+    fn take_relay(&mut self, now: Instant, relay: Addr) {
+        let hop = Hop {
+            relay,
+            last_rx: now,
+            lost: false,
+        };
+        match self.fo.set.iter().position(|h| h.lost) {
+            Some(i) => self.fo.set[i] = hop,
+            None => self.fo.set.push(hop),
+        }
+        self.fo.legs.push(RelayUse {
+            relay,
+            sent: 0,
+            received: 0,
+            report: None,
+        });
+    }
 }
 
 #[derive(Clone, Debug)]
 struct InCall {
     caller: Addr,
-    send_to: Addr,
+    /// Where each frame goes (the offer's `send_to`, then each switch's set).
+    targets: Vec<Addr>,
     /// Every address media may come from: the offer's `send_to` and the
     /// relays of later switches (at most [`MAX_CALL_RELAYS`]).
     sources: Vec<Addr>,
@@ -580,10 +644,9 @@ impl MediaEngine {
             relayed: None,
             fo: Failover {
                 next: 0,
-                relay: None,
+                set: Vec::new(),
                 legs: Vec::new(),
                 epoch: 0,
-                last_rx: now,
                 alloc: None,
                 notify: None,
                 outage: None,
@@ -690,7 +753,7 @@ impl MediaEngine {
                         call,
                         InCall {
                             caller: from,
-                            send_to,
+                            targets: vec![send_to],
                             sources: vec![send_to],
                             epoch: 0,
                             frames,
@@ -707,28 +770,42 @@ impl MediaEngine {
                 self.pump(now);
             }
             Body::CallAnswer { call, accepted } => {
-                let Some(c) = self.out.get_mut(&call) else {
+                let Some(mut c) = self.out.remove(&call) else {
                     self.stats.dropped += 1;
                     return;
                 };
-                let Phase::Offering(p) = &c.phase else {
-                    return;
+                let matches = match &c.phase {
+                    Phase::Offering(p) => Some(p.dst == from && p.msg.txid == txid),
+                    _ => None, // a duplicate answer
                 };
-                if p.dst != from || p.msg.txid != txid {
+                if matches == Some(false) {
                     self.stats.dropped += 1;
+                }
+                if matches != Some(true) {
+                    self.out.insert(call, c);
                     return;
                 }
                 if !accepted {
+                    self.out.insert(call, c);
                     self.fail(call, CallFailure::CalleeRefused(from));
                     return;
                 }
                 c.phase = Phase::Streaming { next_at: now };
-                c.fo.last_rx = now;
+                for h in &mut c.fo.set {
+                    h.last_rx = now;
+                }
+                if c.fo.set.len() > 1 {
+                    // The offer named one relay; the callee learns the rest.
+                    self.notify_set(now, call, &mut c);
+                }
+                self.out.insert(call, c);
                 self.pump(now);
             }
-            Body::RelaySwitch { call, epoch, relay } => {
-                self.on_switch(from, txid, call, epoch, relay)
-            }
+            Body::RelaySwitch {
+                call,
+                epoch,
+                relays,
+            } => self.on_switch(from, txid, call, epoch, relays),
             Body::RelaySwitchAck { call, .. } => {
                 let Some(c) = self.out.get_mut(&call) else {
                     self.stats.dropped += 1;
@@ -758,13 +835,11 @@ impl MediaEngine {
                     self.stats.dropped += 1;
                     return;
                 };
-                let Phase::Ending { callee, relay } = &mut c.phase else {
+                let Phase::Ending { callee, relays } = &mut c.phase else {
                     return;
                 };
-                if callee
-                    .as_ref()
-                    .is_some_and(|p| p.dst == from && p.msg.txid == txid)
-                {
+                let answers = |p: &Pending| p.dst == from && p.msg.txid == txid;
+                if callee.as_ref().is_some_and(answers) {
                     *callee = None;
                     c.forward = Some(DirectionReport {
                         sent: c.sent,
@@ -775,16 +850,15 @@ impl MediaEngine {
                         mean_delay_us,
                     });
                     c.callee_sent = Some(sent);
-                } else if relay
-                    .as_ref()
-                    .is_some_and(|p| p.dst == from && p.msg.txid == txid)
-                {
-                    *relay = None;
+                } else if let Some(i) = relays.iter().position(answers) {
+                    relays.remove(i);
                     let report = RelayReport {
                         frames: received,
                         bytes,
                     };
-                    c.relayed = Some(report);
+                    let total = c.relayed.get_or_insert_with(RelayReport::default);
+                    total.frames = total.frames.saturating_add(report.frames);
+                    total.bytes = total.bytes.saturating_add(report.bytes);
                     if let Some(leg) = c.fo.legs.iter_mut().rev().find(|l| l.relay == from) {
                         leg.report = Some(report);
                     }
@@ -792,7 +866,7 @@ impl MediaEngine {
                     self.stats.dropped += 1;
                     return;
                 }
-                if callee.is_none() && relay.is_none() {
+                if callee.is_none() && relays.is_empty() {
                     self.complete(call);
                 }
             }
@@ -800,7 +874,7 @@ impl MediaEngine {
         }
     }
 
-    /// A relay's answer: to the setup's allocation, or to a replacement's.
+    /// A relay's answer: to an allocation at setup, or to a replacement's.
     fn on_relay_answer(&mut self, now: Instant, from: Addr, txid: u64, call: u64, accepted: bool) {
         let Some(mut c) = self.out.remove(&call) else {
             self.stats.dropped += 1;
@@ -811,27 +885,32 @@ impl MediaEngine {
         if let Phase::Allocating(p) = &c.phase {
             if !answers(p) {
                 self.stats.dropped += 1;
-            } else if accepted {
-                c.fo.relay = Some(from);
-                c.fo.legs.push(RelayUse {
-                    relay: from,
-                    sent: 0,
-                    received: 0,
-                    report: None,
-                });
-                c.phase = Phase::Offering(self.offer(now, call, &c.spec, from));
-            } else if let Some(next) = c.next_candidate() {
-                c.phase = Phase::Allocating(self.allocate(now, call, next, c.spec.callee));
             } else {
-                failure = Some(CallFailure::RelayRefused(from));
+                if accepted {
+                    c.take_relay(now, from);
+                }
+                let more = c.fo.set.len() < c.redundancy();
+                match (more.then(|| c.next_candidate()).flatten(), c.fo.set.first()) {
+                    (Some(next), _) => {
+                        c.phase = Phase::Allocating(self.allocate(now, call, next, c.spec.callee))
+                    }
+                    (None, Some(first)) => {
+                        let first = first.relay;
+                        c.phase = Phase::Offering(self.offer(now, call, &c.spec, first));
+                    }
+                    (None, None) => failure = Some(CallFailure::RelayRefused(from)),
+                }
             }
         } else if c.fo.alloc.as_ref().is_some_and(answers) {
             c.fo.alloc = None;
             if accepted {
-                self.switch_to(now, call, &mut c, from);
-            } else {
-                self.replace_relay(now, call, &mut c);
+                c.take_relay(now, from);
+                c.fo.switches += 1;
+                self.stats.switches += 1;
+                self.notify_set(now, call, &mut c);
             }
+            // Another lost relay to replace, or a refusal: the next candidate.
+            self.refill(now, call, &mut c);
         }
         // Anything else is a duplicate answer: ignored.
         self.out.insert(call, c);
@@ -840,61 +919,67 @@ impl MediaEngine {
         }
     }
 
-    /// Moves a streaming call to `relay`, which accepted it, and tells the callee.
-    fn switch_to(&mut self, now: Instant, call: u64, c: &mut OutCall, relay: Addr) {
-        c.fo.relay = Some(relay);
-        c.fo.legs.push(RelayUse {
-            relay,
-            sent: 0,
-            received: 0,
-            report: None,
-        });
+    /// Tells the callee the relays to send through: the set's live ones.
+    fn notify_set(&mut self, now: Instant, call: u64, c: &mut OutCall) {
         c.fo.epoch += 1;
-        c.fo.switches += 1;
-        c.fo.last_rx = now;
-        self.stats.switches += 1;
+        let relays =
+            c.fo.set
+                .iter()
+                .filter(|h| !h.lost)
+                .map(|h| h.relay)
+                .collect();
         let body = Body::RelaySwitch {
             call,
             epoch: c.fo.epoch,
-            relay,
+            relays,
         };
         c.fo.notify = Some(self.request(now, c.spec.callee, body));
     }
 
-    /// Allocates the next candidate to replace a lost relay, or, with none
-    /// left, ends the call as [`CallEnd::RelayLost`].
-    fn replace_relay(&mut self, now: Instant, call: u64, c: &mut OutCall) {
-        match c.next_candidate() {
-            Some(next) => c.fo.alloc = Some(self.allocate(now, call, next, c.spec.callee)),
-            None => {
-                c.fo.end = CallEnd::RelayLost;
-                c.fo.notify = None;
-                c.phase = Phase::Lingering { until: now };
-            }
+    /// While a relay of the set is lost and none is being allocated: asks
+    /// the next candidate, or, with none left, drops the lost relays; an
+    /// empty set ends the call as [`CallEnd::RelayLost`].
+    fn refill(&mut self, now: Instant, call: u64, c: &mut OutCall) {
+        if c.fo.alloc.is_some() || !c.fo.set.iter().any(|h| h.lost) {
+            return;
+        }
+        if let Some(next) = c.next_candidate() {
+            c.fo.alloc = Some(self.allocate(now, call, next, c.spec.callee));
+            return;
+        }
+        c.fo.set.retain(|h| !h.lost);
+        if c.fo.set.is_empty() {
+            c.fo.end = CallEnd::RelayLost;
+            c.fo.notify = None;
+            c.phase = Phase::Lingering { until: now };
+        } else {
+            self.notify_set(now, call, c);
         }
     }
 
     /// The callee's side of a [`Body::RelaySwitch`].
-    fn on_switch(&mut self, from: Addr, txid: u64, call: u64, epoch: u32, relay: Addr) {
+    fn on_switch(&mut self, from: Addr, txid: u64, call: u64, epoch: u32, relays: Vec<Addr>) {
         let Some(c) = self.incoming.get_mut(&call) else {
             self.stats.dropped += 1;
             return;
         };
-        let retried = epoch == c.epoch && relay == c.send_to;
-        if c.caller != from || epoch == 0 || (epoch <= c.epoch && !retried) {
-            // Not the caller, or an older switch than the one applied.
+        let retried = epoch == c.epoch && relays == c.targets;
+        if c.caller != from || epoch == 0 || relays.is_empty() || (epoch <= c.epoch && !retried) {
+            // Not the caller, no relay, or an older switch than the one applied.
             self.stats.dropped += 1;
             return;
         }
         if epoch > c.epoch {
             c.epoch = epoch;
-            c.send_to = relay;
-            if !c.sources.contains(&relay) {
-                if c.sources.len() >= MAX_CALL_RELAYS {
-                    c.sources.remove(0);
+            for &r in &relays {
+                if !c.sources.contains(&r) {
+                    if c.sources.len() >= MAX_CALL_RELAYS {
+                        c.sources.remove(0);
+                    }
+                    c.sources.push(r);
                 }
-                c.sources.push(relay);
             }
+            c.targets = relays;
         }
         let body = Body::RelaySwitchAck { call, epoch };
         self.send(from, Message::new(txid, self.id, body));
@@ -929,23 +1014,26 @@ impl MediaEngine {
         }
         let now_media = self.media_clock(now);
         if let Some(c) = self.out.get_mut(&call) {
-            let current = from == c.media_dst();
+            let direct = c.spec.relays.is_empty() && from == c.spec.callee;
+            let hop = c.fo.set.iter_mut().find(|h| h.relay == from);
+            let current = hop.is_some();
+            if let Some(h) = hop {
+                h.last_rx = now;
+                h.lost = false;
+            }
             let leg = c.fo.legs.iter().rposition(|l| l.relay == from);
-            if current || leg.is_some() {
+            if direct || current || leg.is_some() {
                 c.rx.on_frame(now, now_media, seq, sent_at, len);
                 if let Some(i) = leg {
                     c.fo.legs[i].received = c.fo.legs[i].received.saturating_add(1);
                 }
-                if current {
-                    c.fo.last_rx = now;
-                    if let Some(since) = c.fo.outage.take() {
-                        c.fo.interrupted_us += now.saturating_since(since).as_micros();
-                    }
+                if current && let Some(since) = c.fo.outage.take() {
+                    c.fo.interrupted_us += now.saturating_since(since).as_micros();
                 }
                 return;
             }
         } else if let Some(c) = self.incoming.get_mut(&call)
-            && (from == c.send_to || c.sources.contains(&from))
+            && c.sources.contains(&from)
         {
             c.rx.on_frame(now, now_media, seq, sent_at, len);
             return;
@@ -1009,10 +1097,15 @@ impl MediaEngine {
             max_gap_us: c.rx.max_gap_us,
             mean_delay_us: c.rx.mean_delay_us(),
         });
+        let relay = c.fo.set.iter().find(|h| !h.lost).map(|h| h.relay).or(c
+            .fo
+            .legs
+            .last()
+            .map(|l| l.relay));
         let summary = CallSummary {
             call,
             callee: c.spec.callee,
-            relay: c.fo.relay,
+            relay,
             end: c.fo.end,
             relays: c.fo.legs,
             switches: c.fo.switches,
@@ -1035,18 +1128,23 @@ impl MediaEngine {
     fn pump(&mut self, now: Instant) {
         let mut frames = Vec::new();
         for (&call, c) in &mut self.out {
+            if !matches!(c.phase, Phase::Streaming { .. }) {
+                continue;
+            }
+            let dsts = c.media_dsts();
             let Phase::Streaming { next_at } = &mut c.phase else {
                 continue;
             };
             let interval = c.spec.profile.interval();
-            let dst = c.fo.relay.unwrap_or(c.spec.callee);
             while c.sent < c.spec.frames && *next_at <= now {
-                frames.push((dst, call, c.sent, c.spec.profile));
+                for &dst in &dsts {
+                    frames.push((dst, call, c.sent, c.spec.profile));
+                    if let Some(leg) = c.fo.legs.iter_mut().rev().find(|l| l.relay == dst) {
+                        leg.sent = leg.sent.saturating_add(1);
+                    }
+                }
                 if c.setup_us.is_none() {
                     c.setup_us = Some(now.saturating_since(c.spec.started).as_micros());
-                }
-                if let Some(leg) = c.fo.legs.last_mut() {
-                    leg.sent = leg.sent.saturating_add(1);
                 }
                 c.sent += 1;
                 *next_at += interval;
@@ -1063,7 +1161,9 @@ impl MediaEngine {
         for (&call, c) in &mut self.incoming {
             let interval = c.profile.interval();
             while c.sent < c.frames && c.next_at <= now {
-                frames.push((c.send_to, call, c.sent, c.profile));
+                for &dst in &c.targets {
+                    frames.push((dst, call, c.sent, c.profile));
+                }
                 c.sent += 1;
                 c.next_at += interval;
                 c.expires = c.expires.max(now + KEEP);
@@ -1086,11 +1186,9 @@ impl MediaEngine {
                 at
             }
             Phase::Lingering { until } => vec![*until],
-            Phase::Ending { callee, relay } => callee
-                .iter()
-                .chain(relay.iter())
-                .map(|p| p.next_at)
-                .collect(),
+            Phase::Ending { callee, relays } => {
+                callee.iter().chain(relays).map(|p| p.next_at).collect()
+            }
         });
         let incoming = self.incoming.values().map(|c| {
             if c.sent < c.frames {
@@ -1128,15 +1226,15 @@ impl MediaEngine {
         true
     }
 
-    /// Passive failover while streaming: retries the replacement's
-    /// allocation and the switch notice, and declares the relay lost when
-    /// its media has stopped for the detection time.
+    /// Failover while streaming: retries the replacement's allocation and
+    /// the switch notice, and marks a relay lost when its media has stopped
+    /// for the detection time.
     fn watch(&mut self, now: Instant, call: u64, c: &mut OutCall) {
         if let Some(mut p) = c.fo.alloc.take() {
             if self.retry(now, &mut p) {
                 c.fo.alloc = Some(p);
             } else {
-                self.replace_relay(now, call, c);
+                self.refill(now, call, c);
             }
         }
         if let Some(mut p) = c.fo.notify.take()
@@ -1144,18 +1242,29 @@ impl MediaEngine {
         {
             c.fo.notify = Some(p);
         }
-        // (A callee that never heard of the switch sends no media through
-        // the new relay, so the watch below fires again.)
+        // (A callee that never heard of a switch sends no media through the
+        // new relay, so the watch below fires again.)
         if !matches!(c.phase, Phase::Streaming { .. }) {
             return;
         }
-        if c.watch_at().is_some_and(|at| at <= now) {
-            if c.fo.outage.is_none() {
-                c.fo.outage = Some(c.fo.last_rx);
-                c.fo.interruptions += 1;
+        let detect = c.detect();
+        let mut newly_lost = false;
+        for h in &mut c.fo.set {
+            if !h.lost && h.last_rx + detect <= now {
+                h.lost = true;
+                newly_lost = true;
             }
-            self.replace_relay(now, call, c);
         }
+        if !newly_lost {
+            return;
+        }
+        if c.fo.outage.is_none() && c.fo.set.iter().all(|h| h.lost) {
+            // Nothing carries the media any more: an interruption, from the
+            // last frame through any relay of the set.
+            c.fo.outage = c.fo.set.iter().map(|h| h.last_rx).max();
+            c.fo.interruptions += 1;
+        }
+        self.refill(now, call, c);
     }
 
     fn tick(&mut self, now: Instant, call: u64) {
@@ -1168,10 +1277,15 @@ impl MediaEngine {
                 let alive = self.retry(now, &mut p2);
                 let dst = p2.dst;
                 *p = p2;
+                let more = c.fo.set.len() < c.redundancy();
                 if alive {
                     None
-                } else if let Some(next) = c.next_candidate() {
+                } else if let Some(next) = more.then(|| c.next_candidate()).flatten() {
                     c.phase = Phase::Allocating(self.allocate(now, call, next, c.spec.callee));
+                    None
+                } else if let Some(first) = c.fo.set.first() {
+                    let first = first.relay;
+                    c.phase = Phase::Offering(self.offer(now, call, &c.spec, first));
                     None
                 } else {
                     Some(CallFailure::RelayUnreachable(dst))
@@ -1194,40 +1308,47 @@ impl MediaEngine {
                     }
                     let sent = c.sent;
                     let callee = self.request(now, c.spec.callee, Body::Hangup { call, sent });
-                    // A lost relay is not asked for its report.
-                    let relay = match c.fo.end {
-                        CallEnd::Completed => c.fo.relay,
-                        CallEnd::RelayLost => None,
-                    }
-                    .map(|r| self.request(now, r, Body::Hangup { call, sent: 0 }));
+                    // Lost relays are not asked for their reports.
+                    let live: Vec<Addr> =
+                        c.fo.set
+                            .iter()
+                            .filter(|h| !h.lost)
+                            .map(|h| h.relay)
+                            .collect();
+                    let relays = live
+                        .into_iter()
+                        .map(|r| self.request(now, r, Body::Hangup { call, sent: 0 }))
+                        .collect();
                     c.phase = Phase::Ending {
                         callee: Some(callee),
-                        relay,
+                        relays,
                     };
                 }
                 None
             }
-            Phase::Ending { callee, relay } => {
-                for slot in [callee, relay] {
-                    if let Some(p) = slot {
-                        let mut p2 = p.clone();
-                        if self.retry(now, &mut p2) {
-                            *p = p2;
-                        } else {
-                            // Give up on this report; the summary shows it missing.
-                            *slot = None;
-                        }
+            Phase::Ending { callee, relays } => {
+                if let Some(p) = callee {
+                    let mut p2 = p.clone();
+                    if self.retry(now, &mut p2) {
+                        *p = p2;
+                    } else {
+                        // Give up on this report; the summary shows it missing.
+                        *callee = None;
                     }
                 }
+                let mut kept = Vec::with_capacity(relays.len());
+                for mut p in std::mem::take(relays) {
+                    if self.retry(now, &mut p) {
+                        kept.push(p);
+                    }
+                }
+                *relays = kept;
                 None
             }
         };
         let done = matches!(
             &c.phase,
-            Phase::Ending {
-                callee: None,
-                relay: None
-            }
+            Phase::Ending { callee: None, relays } if relays.is_empty()
         );
         self.out.insert(call, c);
         if let Some(why) = failure {

@@ -36,6 +36,8 @@ pub const MAX_VALUE_LEN: usize = 1024;
 pub const MAX_VALUES: usize = 32;
 /// Most contacts one reply may carry.
 pub const MAX_CONTACTS: usize = 64;
+/// Most relays one [`Body::RelaySwitch`] may name.
+pub const MAX_SWITCH_RELAYS: usize = 8;
 /// Most visited-node fingerprints a recursive request may carry (its hop limit
 /// can therefore be at most this).
 pub const MAX_PATH: usize = 255;
@@ -321,17 +323,18 @@ pub enum Body {
         /// Mean one-way delay, microseconds.
         mean_delay_us: u64,
     },
-    /// Media: the caller moved call `call` to a new relay (passive failover);
-    /// the callee sends its frames to `relay` from now on. `epoch` counts the
-    /// caller's switches from 1, so a late copy of an older switch is told
-    /// apart. Answered by [`Body::RelaySwitchAck`].
+    /// Media: the caller changed the relays carrying call `call` (a failover,
+    /// or the set of an actively redundant call); the callee sends each of
+    /// its frames to every address in `relays` from now on. `epoch` numbers
+    /// the caller's switches from 1, so a late copy of an older switch is
+    /// told apart. Answered by [`Body::RelaySwitchAck`].
     RelaySwitch {
         /// The call id.
         call: u64,
         /// The switch's number within the call, from 1.
         epoch: u32,
-        /// The new relay's address.
-        relay: Addr,
+        /// The relays to send through (at most [`MAX_SWITCH_RELAYS`]).
+        relays: Vec<Addr>,
     },
     /// Media: the callee's answer to [`Body::RelaySwitch`] (same txid).
     RelaySwitchAck {
@@ -743,7 +746,9 @@ impl Body {
             Body::Media { payload, .. } => 8 + 4 + 8 + 2 + payload.len().min(MAX_VALUE_LEN),
             Body::Hangup { .. } => 8 + 4,
             Body::CallReport { .. } => 8 + 4 + 8 + 4 + 4 + 8 + 8,
-            Body::RelaySwitch { .. } => 8 + 4 + Addr::WIRE_LEN,
+            Body::RelaySwitch { relays, .. } => {
+                8 + 4 + 1 + relays.len().min(MAX_SWITCH_RELAYS) * Addr::WIRE_LEN
+            }
             Body::RelaySwitchAck { .. } => 8 + 4,
         }
     }
@@ -1017,10 +1022,18 @@ impl Message {
                 out.extend_from_slice(&max_gap_us.to_be_bytes());
                 out.extend_from_slice(&mean_delay_us.to_be_bytes());
             }
-            Body::RelaySwitch { call, epoch, relay } => {
+            Body::RelaySwitch {
+                call,
+                epoch,
+                relays,
+            } => {
                 out.extend_from_slice(&call.to_be_bytes());
                 out.extend_from_slice(&epoch.to_be_bytes());
-                put_addr(out, relay);
+                let n = relays.len().min(MAX_SWITCH_RELAYS);
+                out.push(n as u8);
+                for a in &relays[..n] {
+                    put_addr(out, a);
+                }
             }
             Body::RelaySwitchAck { call, epoch } => {
                 out.extend_from_slice(&call.to_be_bytes());
@@ -1236,11 +1249,20 @@ impl Message {
                 max_gap_us: r.u64("max_gap_us")?,
                 mean_delay_us: r.u64("mean_delay_us")?,
             },
-            MsgKind::RelaySwitch => Body::RelaySwitch {
-                call: r.u64("call")?,
-                epoch: u32::from_be_bytes(r.array("epoch")?),
-                relay: r.addr("relay")?,
-            },
+            MsgKind::RelaySwitch => {
+                let call = r.u64("call")?;
+                let epoch = u32::from_be_bytes(r.array("epoch")?);
+                let n = r.count("relays", MAX_SWITCH_RELAYS)?;
+                let mut relays = Vec::with_capacity(n);
+                for _ in 0..n {
+                    relays.push(r.addr("relays.addr")?);
+                }
+                Body::RelaySwitch {
+                    call,
+                    epoch,
+                    relays,
+                }
+            }
             MsgKind::RelaySwitchAck => Body::RelaySwitchAck {
                 call: r.u64("call")?,
                 epoch: u32::from_be_bytes(r.array("epoch")?),
@@ -1518,7 +1540,7 @@ mod tests {
             Body::RelaySwitch {
                 call: 7,
                 epoch: 1,
-                relay: c.addr,
+                relays: vec![c.addr; 2],
             },
             Body::RelaySwitchAck { call: 7, epoch: 1 },
         ]

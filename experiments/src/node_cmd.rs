@@ -242,6 +242,11 @@ pub enum CtlCommand {
         /// the next one (60 to 60000; default 1000).
         #[arg(long, value_name = "MS")]
         detect_ms: Option<u64>,
+        /// Send every frame through this many relays at once (active
+        /// failover; the receiver keeps the first copy); the call survives
+        /// while any of them lives. Default 1.
+        #[arg(long, value_name = "K")]
+        redundancy: Option<u8>,
     },
 }
 
@@ -267,11 +272,13 @@ impl From<CtlCommand> for CtlRequest {
                 seconds,
                 relay,
                 detect_ms,
+                redundancy,
             } => CtlRequest::Call {
                 aor,
                 seconds,
                 relays: relay,
                 detect_ms,
+                redundancy,
             },
         }
     }

@@ -99,6 +99,9 @@ pub enum CtlRequest {
         /// (`None`: the engine's default, 1000 ms).
         #[serde(default)]
         detect_ms: Option<u64>,
+        /// Relays carrying the media at once (active failover; `None`: 1).
+        #[serde(default)]
+        redundancy: Option<u8>,
     },
 }
 
@@ -175,6 +178,8 @@ pub struct CtlCall {
     pub interrupted_ms: f64,
     /// The detection time the call used, ms.
     pub detect_ms: f64,
+    /// Relays carrying the media at once (1: passive failover only).
+    pub redundancy: u8,
     /// Frames each side was to send.
     pub frames: u32,
     /// Bytes of one frame's datagram.
@@ -558,8 +563,8 @@ impl fmt::Display for CtlReply {
                 if !c.relays.is_empty() {
                     writeln!(
                         f,
-                        "failover (detect {:.0} ms): {} switches, {} interruptions totalling {:.3} ms",
-                        c.detect_ms, c.switches, c.interruptions, c.interrupted_ms
+                        "failover (detect {:.0} ms, {} at once): {} switches, {} interruptions totalling {:.3} ms",
+                        c.detect_ms, c.redundancy, c.switches, c.interruptions, c.interrupted_ms
                     )?;
                     for r in &c.relays {
                         write!(
@@ -811,6 +816,7 @@ mod tests {
                     "127.0.0.1:10".parse().unwrap(),
                 ],
                 detect_ms: Some(300),
+                redundancy: Some(2),
             },
         ];
         for r in reqs {

@@ -154,9 +154,7 @@ enum RegWait {
     /// `ctl call`: the callee lookup; the call starts when it finishes.
     CallLookup {
         aor: String,
-        seconds: f64,
-        relays: Vec<Addr>,
-        detect: peerlab_core::Duration,
+        call: CallParams,
         started: Instant,
         reply: oneshot::Sender<Result<CtlReply, String>>,
     },
@@ -177,12 +175,21 @@ struct CallRequest {
     seconds: f64,
     relays: Vec<SocketAddr>,
     detect_ms: Option<u64>,
+    redundancy: Option<u8>,
+}
+
+/// A validated `ctl call`.
+struct CallParams {
+    seconds: f64,
+    relays: Vec<Addr>,
+    detect: peerlab_core::Duration,
+    redundancy: u8,
 }
 
 impl CallRequest {
-    /// The call length, the relay candidates and the detection time, or
-    /// what is wrong with them.
-    fn validate(self) -> Result<(f64, Vec<Addr>, peerlab_core::Duration), String> {
+    /// The call length, the relay candidates, the detection time and the
+    /// redundancy, or what is wrong with them.
+    fn validate(self) -> Result<CallParams, String> {
         let seconds = self.seconds;
         if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_CALL_SECS) {
             return Err(format!(
@@ -222,7 +229,22 @@ impl CallRequest {
                 ));
             }
         };
-        Ok((seconds, relays, detect))
+        let redundancy = match self.redundancy {
+            None => 1,
+            Some(k) if k >= 1 && usize::from(k) <= relays.len() => k,
+            Some(k) => {
+                return Err(format!(
+                    "redundancy {k} needs between 1 and as many relays as given ({})",
+                    relays.len()
+                ));
+            }
+        };
+        Ok(CallParams {
+            seconds,
+            relays,
+            detect,
+            redundancy,
+        })
     }
 }
 
@@ -233,6 +255,7 @@ struct PlacedCall {
     callee_addr: SocketAddr,
     frames: u32,
     detect: peerlab_core::Duration,
+    redundancy: u8,
     reply: oneshot::Sender<Result<CtlReply, String>>,
 }
 
@@ -687,11 +710,13 @@ impl<P: LiveDht> Driver<P> {
                 seconds,
                 relays,
                 detect_ms,
+                redundancy,
             } => {
                 let call = CallRequest {
                     seconds,
                     relays,
                     detect_ms,
+                    redundancy,
                 };
                 return self.ctl_lookup_aor(&aor, Some(call), reply);
             }
@@ -894,11 +919,9 @@ impl<P: LiveDht> Driver<P> {
         };
         let wait = match call {
             None => RegWait::Whois { aor: name, reply },
-            Some((seconds, relays, detect)) => RegWait::CallLookup {
+            Some(call) => RegWait::CallLookup {
                 aor: name,
-                seconds,
-                relays,
-                detect,
+                call,
                 started: now,
                 reply,
             },
@@ -924,9 +947,7 @@ impl<P: LiveDht> Driver<P> {
             }
             RegWait::CallLookup {
                 aor,
-                seconds,
-                relays,
-                detect,
+                call,
                 started,
                 reply,
             } => {
@@ -943,11 +964,15 @@ impl<P: LiveDht> Driver<P> {
                     return;
                 };
                 let profile = MediaProfile::VOICE_64K;
-                let frames = profile.frames_for(peerlab_core::Duration::from_secs_f64(seconds));
+                let frames =
+                    profile.frames_for(peerlab_core::Duration::from_secs_f64(call.seconds));
+                let detect = call.detect;
+                let redundancy = call.redundancy;
                 let spec = CallSpec {
                     callee: callee.host,
-                    relays,
+                    relays: call.relays,
                     detect,
+                    redundancy,
                     frames,
                     profile,
                     started,
@@ -961,6 +986,7 @@ impl<P: LiveDht> Driver<P> {
                         callee_addr: to_std(callee.host),
                         frames,
                         detect,
+                        redundancy,
                         reply,
                     },
                 );
@@ -1161,6 +1187,7 @@ fn ctl_call(placed: &PlacedCall, s: &CallSummary) -> CtlCall {
         interruptions: s.interruptions,
         interrupted_ms: s.interrupted_us as f64 / 1000.0,
         detect_ms: placed.detect.as_micros() as f64 / 1000.0,
+        redundancy: placed.redundancy,
         frames: placed.frames,
         frame_bytes: MediaProfile::VOICE_64K.datagram_len() as u32,
         setup_ms: s.setup_us as f64 / 1000.0,

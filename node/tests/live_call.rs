@@ -81,6 +81,7 @@ async fn call(node: &NodeInfo, seconds: f64, relay: Option<SocketAddr>) -> CtlCa
         seconds,
         relays: relay.into_iter().collect(),
         detect_ms: None,
+        redundancy: None,
     };
     match request(node, req).await {
         CtlReply::Call(c) => *c,
@@ -166,6 +167,7 @@ async fn register_whois_call_through_a_relay_and_directly_then_unregister() {
             seconds: 1.0,
             relays: vec![],
             detect_ms: None,
+            redundancy: None,
         },
     )
     .await
@@ -272,6 +274,7 @@ async fn bad_call_requests_are_refused_with_the_reason() {
                 seconds: 0.0,
                 relays: vec![],
                 detect_ms: None,
+                redundancy: None,
             },
             "out of range",
         ),
@@ -281,6 +284,7 @@ async fn bad_call_requests_are_refused_with_the_reason() {
                 seconds: 1.0,
                 relays: vec!["0.0.0.0:0".parse().unwrap()],
                 detect_ms: None,
+                redundancy: None,
             },
             "relay address",
         ),
@@ -290,6 +294,7 @@ async fn bad_call_requests_are_refused_with_the_reason() {
                 seconds: 1.0,
                 relays: vec![nodes[0].info.udp, nodes[0].info.udp],
                 detect_ms: None,
+                redundancy: None,
             },
             "listed twice",
         ),
@@ -299,8 +304,19 @@ async fn bad_call_requests_are_refused_with_the_reason() {
                 seconds: 1.0,
                 relays: vec![nodes[0].info.udp],
                 detect_ms: Some(5),
+                redundancy: None,
             },
             "detection time 5 ms is out of range",
+        ),
+        (
+            CtlRequest::Call {
+                aor: BOB.into(),
+                seconds: 1.0,
+                relays: vec![nodes[0].info.udp],
+                detect_ms: None,
+                redundancy: Some(2),
+            },
+            "redundancy 2 needs between 1 and as many relays as given (1)",
         ),
     ] {
         let e = try_request(&a, req.clone()).await.unwrap_err();
@@ -323,6 +339,7 @@ async fn bad_call_requests_are_refused_with_the_reason() {
             seconds: 0.2,
             relays: vec![silent_addr],
             detect_ms: None,
+            redundancy: None,
         },
     )
     .await
@@ -355,6 +372,7 @@ async fn a_relayed_call_fails_over_when_its_relay_shuts_down_mid_call() {
         seconds,
         relays: vec![r1.udp, r2.udp],
         detect_ms: Some(detect_ms),
+        redundancy: None,
     };
     let control = caller.control;
     let placed = tokio::spawn(async move { ctl(control, &req).await });
@@ -429,6 +447,73 @@ async fn a_relayed_call_fails_over_when_its_relay_shuts_down_mid_call() {
             && text.contains("1 switches, 1 interruptions"),
         "{text}"
     );
+    for h in nodes {
+        bounded(15, "shutdown", h.shutdown())
+            .await
+            .expect("clean shutdown");
+    }
+}
+
+#[tokio::test]
+async fn an_actively_redundant_call_loses_nothing_when_one_relay_shuts_down() {
+    let mut nodes = start(5).await;
+    let infos: Vec<NodeInfo> = nodes.iter().map(|h| h.info).collect();
+    let (callee, caller, r1, r2) = (infos[1], infos[2], infos[3], infos[4]);
+    match request(&callee, CtlRequest::Register { aor: BOB.into() }).await {
+        CtlReply::Registered { .. } => {}
+        other => panic!("register: {other:?}"),
+    }
+    // Every frame goes through r1 and r2 at once.
+    let seconds = 3.0;
+    let req = CtlRequest::Call {
+        aor: BOB.into(),
+        seconds,
+        relays: vec![r1.udp, r2.udp],
+        detect_ms: Some(300),
+        redundancy: Some(2),
+    };
+    let control = caller.control;
+    let placed = tokio::spawn(async move { ctl(control, &req).await });
+    bounded(20, "the call flows through r1", async {
+        while stats(&r1).await.relayed_frames < 20 {
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let r1_handle = nodes.remove(3);
+    bounded(15, "r1 shutdown", r1_handle.shutdown())
+        .await
+        .expect("clean shutdown");
+    let c = match bounded(30, "the call ends", placed).await.expect("task") {
+        Ok(CtlReply::Call(c)) => *c,
+        other => panic!("call: {other:?}"),
+    };
+    eprintln!("{}", CtlReply::Call(Box::new(c.clone())));
+
+    // r2 carried every frame both ways: nothing lost, no interruption, and
+    // with no third candidate nothing to switch to.
+    assert_eq!(c.outcome, "completed", "{c:?}");
+    assert_eq!((c.switches, c.interruptions, c.redundancy), (0, 0, 2));
+    assert_eq!(c.relay, Some(r2.udp));
+    let want = expected_frames(seconds);
+    for (name, d) in [
+        ("caller -> callee", c.forward.expect("report")),
+        ("callee -> caller", c.backward.expect("report")),
+    ] {
+        assert_eq!(
+            (d.sent, d.received, d.lost),
+            (want, want, 0),
+            "{name}: {d:?}"
+        );
+    }
+    let (a, b) = (c.relays[0], c.relays[1]);
+    assert_eq!((a.addr, b.addr), (r1.udp, r2.udp));
+    assert_eq!(b.sent, want, "the caller sent every frame through r2");
+    assert!(a.sent < want, "and stopped sending through r1: {a:?}");
+    let via_r2 = u64::from(b.sent + b.received);
+    assert_eq!(b.relayed_frames.map(u64::from), Some(via_r2));
+    assert_eq!(b.relayed_bytes, Some(via_r2 * FRAME_BYTES));
+    assert_eq!(stats(&r2).await.relayed_frames, via_r2);
     for h in nodes {
         bounded(15, "shutdown", h.shutdown())
             .await

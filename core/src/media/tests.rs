@@ -129,6 +129,7 @@ fn a_relayed_call_delivers_every_frame_both_ways() {
         callee: addr(1),
         relays: vec![addr(2)],
         detect: DEFAULT_DETECT,
+        redundancy: 1,
         frames: 50,
         profile: MediaProfile::VOICE_64K,
         started: Instant::ZERO,
@@ -167,6 +168,7 @@ fn a_direct_call_reports_loss_and_the_gap_it_leaves() {
         callee: addr(1),
         relays: vec![],
         detect: DEFAULT_DETECT,
+        redundancy: 1,
         frames: 20,
         profile: MediaProfile::VOICE_64K,
         started: Instant::ZERO,
@@ -199,6 +201,7 @@ fn unreachable_and_refusing_peers_fail_the_call() {
         callee: addr(1),
         relays: vec![addr(1)], // node 1 does not relay
         detect: DEFAULT_DETECT,
+        redundancy: 1,
         frames: 5,
         profile: MediaProfile::VOICE_64K,
         started: Instant::ZERO,
@@ -344,6 +347,7 @@ fn a_relay_that_dies_mid_call_is_replaced_after_the_detection_time() {
         callee: addr(1),
         relays: vec![addr(2), addr(3)],
         detect: Duration::from_micros(detect),
+        redundancy: 1,
         frames: n as u32,
         profile: MediaProfile::VOICE_64K,
         started: Instant::ZERO,
@@ -450,6 +454,7 @@ fn with_no_candidate_left_the_call_ends_relay_lost() {
         callee: addr(1),
         relays: vec![addr(2), addr(4)],
         detect: Duration::from_micros(detect),
+        redundancy: 1,
         frames: n as u32,
         profile: MediaProfile::VOICE_64K,
         started: Instant::ZERO,
@@ -511,6 +516,7 @@ fn setup_skips_a_refusing_candidate() {
         callee: addr(1),
         relays: vec![addr(4), addr(3)],
         detect: DEFAULT_DETECT,
+        redundancy: 1,
         frames: 10,
         profile: MediaProfile::VOICE_64K,
         started: Instant::ZERO,
@@ -554,13 +560,23 @@ fn the_callee_ignores_unknown_stale_and_foreign_switches() {
     let out = drain(&mut e);
     assert_eq!(out.len(), 2, "answer and frame 0: {out:?}");
     assert_eq!(out[1].dst, addr(2));
-    let sw = |call, epoch, relay| Body::RelaySwitch { call, epoch, relay };
-    // An unknown call, a sender that is not the caller, epoch 0.
+    let sw = |call, epoch, relay| Body::RelaySwitch {
+        call,
+        epoch,
+        relays: vec![relay],
+    };
+    // An unknown call, a sender that is not the caller, epoch 0, no relay.
     e.handle_message(t0, caller, msg(2, sw(10, 1, addr(3))));
     e.handle_message(t0, addr(4), msg(3, sw(9, 1, addr(4))));
     e.handle_message(t0, caller, msg(4, sw(9, 0, addr(3))));
+    let empty = Body::RelaySwitch {
+        call: 9,
+        epoch: 1,
+        relays: vec![],
+    };
+    e.handle_message(t0, caller, msg(4, empty));
     assert!(drain(&mut e).is_empty());
-    assert_eq!(e.stats().dropped, 3);
+    assert_eq!(e.stats().dropped, 4);
     // A switch (epochs may skip when a notice was lost) applies and is acknowledged.
     e.handle_message(t0, caller, msg(5, sw(9, 2, addr(3))));
     let ack = |txid| {
@@ -582,7 +598,7 @@ fn the_callee_ignores_unknown_stale_and_foreign_switches() {
     assert!(drain(&mut e).is_empty());
     e.handle_message(t0, caller, msg(8, sw(9, 2, addr(3))));
     assert_eq!(drain(&mut e), ack(8));
-    assert_eq!(e.stats().dropped, 5);
+    assert_eq!(e.stats().dropped, 6);
     // The next frame goes to the new relay.
     e.handle_timeout(at(F));
     let out = drain(&mut e);
@@ -605,7 +621,7 @@ fn the_callee_ignores_unknown_stale_and_foreign_switches() {
     e.handle_message(at(F), addr(2), frame(0));
     e.handle_message(at(F), addr(3), frame(1));
     e.handle_message(at(F), addr(4), frame(2));
-    assert_eq!(e.stats().dropped, 6);
+    assert_eq!(e.stats().dropped, 7);
     // The switch's acknowledgement to a caller that has no such call is dropped.
     let mut c = MediaEngine::new(NodeId([1; crate::id::ID_BYTES]), caller, 0, false);
     c.handle_message(
@@ -625,22 +641,34 @@ fn a_malformed_switch_is_rejected_by_the_decoder_with_the_field() {
         Body::RelaySwitch {
             call: 9,
             epoch: 1,
-            relay: addr(3),
+            relays: vec![addr(3)],
         },
     );
     let bytes = m.to_bytes();
-    // Header, call 8, epoch 4, relay 6 (IPv4 and port).
-    assert_eq!(bytes.len(), 30 + 8 + 4 + 6);
+    // Header, call 8, epoch 4, relay count 1, one relay 6 (IPv4 and port).
+    assert_eq!(bytes.len(), 30 + 8 + 4 + 1 + 6);
     assert_eq!(Message::decode(&bytes), Ok(m));
     assert!(matches!(
         Message::decode(&bytes[..bytes.len() - 1]),
         Err(DecodeError::Truncated {
-            field: "relay",
-            offset: 46,
+            field: "relays.addr",
+            offset: 47,
             needed: 2,
             available: 1
         })
     ));
+    // A count above the limit is refused before any address is read.
+    let mut many = bytes.clone();
+    many[42] = 9;
+    assert_eq!(
+        Message::decode(&many),
+        Err(DecodeError::OverLimit {
+            field: "relays",
+            offset: 42,
+            value: 9,
+            max: crate::wire::MAX_SWITCH_RELAYS
+        })
+    );
     assert!(matches!(
         Message::decode(&bytes[..33]),
         Err(DecodeError::Truncated {
@@ -652,4 +680,85 @@ fn a_malformed_switch_is_rejected_by_the_decoder_with_the_field() {
     let mut long = bytes.clone();
     long.push(0);
     assert_eq!(Message::decode(&long), Err(DecodeError::TrailingBytes(1)));
+}
+
+#[test]
+fn an_actively_redundant_call_survives_one_relay_dying_without_loss() {
+    let n = 100u64;
+    let detect = 200_000u64;
+    let death = 700_123u64;
+    let mut es = failover_engines();
+    let spec = CallSpec {
+        callee: addr(1),
+        relays: vec![addr(2), addr(3)],
+        detect: Duration::from_micros(detect),
+        redundancy: 2,
+        frames: n as u32,
+        profile: MediaProfile::VOICE_64K,
+        started: Instant::ZERO,
+    };
+    es[0].start_call(Instant::ZERO, spec);
+    let s = summary(&run_net(
+        &mut es,
+        link,
+        |_| false,
+        Some((addr(2), at(death))),
+    ));
+
+    // Both allocations, then the offer (naming R1): the callee starts, and
+    // the caller, on the answer, sends through both and tells the callee
+    // the set, which reaches it D_CE later.
+    let t_e0 = 2 * D_CR1 + 2 * D_CR2 + D_CE;
+    let t_c0 = t_e0 + D_CE;
+    let callee_r1_only = frames_before(t_e0, t_c0 + D_CE);
+    // What reached R1 alive, and the caller's last frame through it.
+    let caller_via_r1 = frames_before(t_c0 + D_CR1, death);
+    let callee_via_r1 = frames_before(t_e0 + D_R1E, death);
+    let last_r1 = t_e0 + (callee_via_r1 - 1) * F + D_R1E + D_CR1;
+    // R1 is dropped from the set `detect` later; the caller stops sending to it.
+    let caller_to_r1 = frames_before(t_c0, last_r1 + detect);
+    let callee_via_r2 = n - callee_r1_only;
+
+    assert_eq!(s.setup_us, t_c0);
+    assert_eq!(s.end, CallEnd::Completed);
+    assert_eq!(
+        (s.switches, s.interruptions, s.interrupted_us),
+        (0, 0, 0),
+        "R2 carried the call throughout"
+    );
+    let fwd = s.forward.expect("callee's report");
+    let bwd = s.backward.expect("callee's report");
+    assert_eq!((fwd.sent, fwd.received, fwd.lost), (n as u32, n as u32, 0));
+    assert_eq!((bwd.sent, bwd.received, bwd.lost), (n as u32, n as u32, 0));
+    // Duplicates are kept once but their bytes count.
+    assert_eq!(fwd.bytes, (n + caller_via_r1) * FRAME);
+    assert_eq!(bwd.bytes, (callee_via_r1 + callee_via_r2) * FRAME);
+    // No outage: first copies come through the faster R1 until it dies,
+    // then through R2, so the longest gap is one frame plus the paths'
+    // difference.
+    let slower = (D_CR2 + D_R2E) - (D_CR1 + D_R1E);
+    assert_eq!((fwd.max_gap_us, bwd.max_gap_us), (F + slower, F + slower));
+    assert_eq!(
+        s.relays,
+        vec![
+            RelayUse {
+                relay: addr(2),
+                sent: caller_to_r1 as u32,
+                received: callee_via_r1 as u32,
+                report: None,
+            },
+            RelayUse {
+                relay: addr(3),
+                sent: n as u32,
+                received: callee_via_r2 as u32,
+                report: Some(RelayReport {
+                    frames: (n + callee_via_r2) as u32,
+                    bytes: (n + callee_via_r2) * FRAME,
+                }),
+            },
+        ]
+    );
+    assert_eq!(s.relay, Some(addr(3)));
+    assert_eq!(es[2].stats().relayed_frames, caller_via_r1 + callee_via_r1);
+    assert_eq!(es[1].stats().dropped, 0);
 }
