@@ -20,9 +20,10 @@
 //!    sequence number, against the sender's count), the longest gap between
 //!    consecutive frames (the interruption) and the mean one-way delay.
 //! 4. **Hangup**: [`LINGER`] after its last frame, the caller sends
-//!    [`Body::Hangup`] with its frame count to the callee (and the relay); each
-//!    answers [`Body::CallReport`]. The caller then emits
-//!    [`MediaEvent::CallDone`] with both directions and the relay's counts.
+//!    [`Body::Hangup`] with its frame count to the callee (and the relays
+//!    still carrying the call); each answers [`Body::CallReport`]. The caller
+//!    then emits [`MediaEvent::CallDone`] with both directions and the
+//!    relays' counts.
 //!
 //! Signalling requests are retried every [`RETRY`] up to [`MAX_TRIES`] times.
 //!
@@ -261,8 +262,9 @@ pub struct RelayUse {
     pub sent: u32,
     /// Frames (duplicates included) the caller received through it.
     pub received: u32,
-    /// Its own counts, if it answered the hangup (only the last relay is
-    /// asked; a relay left behind by a switch is presumed gone).
+    /// Its own counts, if it answered the hangup (only the relays still
+    /// carrying the call at the end are asked; one left behind by a switch
+    /// is presumed gone).
     pub report: Option<RelayReport>,
 }
 
@@ -293,7 +295,8 @@ pub struct CallSummary {
     pub call: u64,
     /// The callee's address.
     pub callee: Addr,
-    /// The relay at the end of the call, if the media went through one.
+    /// The (first) relay carrying the call at its end, or the last one lost;
+    /// `None` for a direct call.
     pub relay: Option<Addr>,
     /// How the call ended.
     pub end: CallEnd,
@@ -316,7 +319,8 @@ pub struct CallSummary {
     pub caller_sent: u32,
     /// Frames the caller received from the callee.
     pub caller_received: u32,
-    /// The last relay's counts (`None` for a direct call, or if it never answered).
+    /// The counts of the relays that answered the hangup, summed (`None`
+    /// for a direct call, or if none answered).
     pub relayed: Option<RelayReport>,
 }
 

@@ -144,7 +144,7 @@ pub struct CtlRelay {
     /// Frames the caller received through it.
     pub received: u32,
     /// Frames it reports forwarding, both legs (`None`: no report; only the
-    /// last relay of a call is asked).
+    /// relays still carrying the call at its end are asked).
     pub relayed_frames: Option<u32>,
     /// Datagram bytes it reports forwarding, both legs.
     pub relayed_bytes: Option<u64>,
@@ -190,9 +190,9 @@ pub struct CtlCall {
     pub forward: Option<CtlDirection>,
     /// Callee to caller (`None` if the callee's report never came).
     pub backward: Option<CtlDirection>,
-    /// Frames the relay forwarded for the call, both legs.
+    /// Frames the relays that reported forwarded for the call, both legs, summed.
     pub relayed_frames: Option<u32>,
-    /// Datagram bytes the relay forwarded for the call, both legs.
+    /// Datagram bytes the relays that reported forwarded, both legs, summed.
     pub relayed_bytes: Option<u64>,
 }
 
