@@ -20,11 +20,46 @@
 //!    sequence number, against the sender's count), the longest gap between
 //!    consecutive frames (the interruption) and the mean one-way delay.
 //! 4. **Hangup**: [`LINGER`] after its last frame, the caller sends
-//!    [`Body::Hangup`] with its frame count to the callee (and the relay); each
-//!    answers [`Body::CallReport`]. The caller then emits
-//!    [`MediaEvent::CallDone`] with both directions and the relay's counts.
+//!    [`Body::Hangup`] with its frame count to the callee (and the relays
+//!    still carrying the call); each answers [`Body::CallReport`]. The caller
+//!    then emits [`MediaEvent::CallDone`] with both directions and the
+//!    relays' counts.
 //!
 //! Signalling requests are retried every [`RETRY`] up to [`MAX_TRIES`] times.
+//!
+//! # Passive relay failover
+//!
+//! A relayed call names its relay candidates in order ([`CallSpec::relays`]).
+//! Setup allocates the first that accepts. While the caller streams, it
+//! watches the media coming back through the current relay: when none has
+//! arrived for [`CallSpec::detect`] (default [`DEFAULT_DETECT`]), the relay is
+//! taken as lost. The caller then allocates the next candidate (a refusal or
+//! no answer moves on to the one after), sends its own frames through it,
+//! and tells the callee with [`Body::RelaySwitch`] (retried like the other
+//! requests, numbered by an epoch so a stale copy changes nothing), after
+//! which the callee sends through the new relay too. With no candidate left
+//! the caller stops and hangs up: the call ends [`CallEnd::RelayLost`].
+//!
+//! An *interruption* runs from the last frame the caller received through
+//! the lost relay to the first it receives through its replacement (or to
+//! the hangup, if none comes); [`CallSummary`] records the relays used, the
+//! switches, the interruptions and their total length, and what each relay
+//! carried; frames lost are in each direction's report. Frames sent towards
+//! a dead relay are lost, so the analytic loss is the frames each side sends
+//! between the relay's death and the moment it learns of the switch (see the
+//! tests in `media/tests.rs`).
+//!
+//! # Active failover
+//!
+//! With [`CallSpec::redundancy`] k > 1, setup allocates the first k
+//! candidates that accept; both sides send every frame through each of them
+//! (the callee learns the set from a [`Body::RelaySwitch`] right after it
+//! answers), and each receiver keeps the first copy of a sequence number.
+//! Each relay is watched on its own: a lost one is replaced by the next
+//! candidate, or, with none left, dropped from the set. The call goes on
+//! while any relay carries it; an interruption is counted only when every
+//! relay of the set is lost at once, and the call ends `relay-lost` only
+//! when the set is empty.
 //!
 //! # Time and one-way delay
 //!
@@ -67,6 +102,14 @@ pub const KEEP: Duration = Duration::from_secs(30);
 pub const MAX_CALL_MS: u64 = 3_600_000;
 /// Most frames the receiver tracks sequence numbers for, per call direction.
 pub const MAX_TRACKED_FRAMES: usize = 1 << 20;
+/// How long the caller waits without media from its relay before it fails
+/// over to the next candidate (see [`CallSpec::detect`]): one second is 50
+/// voice frames, far beyond ordinary jitter or a short loss burst, yet short
+/// enough that a listener hears a dropout rather than a dead call.
+pub const DEFAULT_DETECT: Duration = Duration::from_secs(1);
+/// Relays a callee accepts media from for one call (the offer's plus those
+/// of later switches; the oldest is forgotten beyond this).
+pub const MAX_CALL_RELAYS: usize = 16;
 
 /// Frame size and rate of a synthetic stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +170,8 @@ pub fn is_media(kind: MsgKind) -> bool {
             | MsgKind::Media
             | MsgKind::Hangup
             | MsgKind::CallReport
+            | MsgKind::RelaySwitch
+            | MsgKind::RelaySwitchAck
     )
 }
 
@@ -208,6 +253,41 @@ pub struct RelayReport {
     pub bytes: u64,
 }
 
+/// What one relay carried for a call the engine placed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayUse {
+    /// The relay's address.
+    pub relay: Addr,
+    /// Frames the caller sent through it.
+    pub sent: u32,
+    /// Frames (duplicates included) the caller received through it.
+    pub received: u32,
+    /// Its own counts, if it answered the hangup (only the relays still
+    /// carrying the call at the end are asked; one left behind by a switch
+    /// is presumed gone).
+    pub report: Option<RelayReport>,
+}
+
+/// How a call that was set up ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallEnd {
+    /// Every frame was sent and the caller hung up.
+    Completed,
+    /// The relay was lost and no candidate was left to replace it; the
+    /// caller stopped sending and hung up early.
+    RelayLost,
+}
+
+impl CallEnd {
+    /// `completed` or `relay-lost` (the simulator's failure name).
+    pub fn name(self) -> &'static str {
+        match self {
+            CallEnd::Completed => "completed",
+            CallEnd::RelayLost => "relay-lost",
+        }
+    }
+}
+
 /// The outcome of a call this engine placed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallSummary {
@@ -215,8 +295,19 @@ pub struct CallSummary {
     pub call: u64,
     /// The callee's address.
     pub callee: Addr,
-    /// The relay, if the media went through one.
+    /// The (first) relay carrying the call at its end, or the last one lost;
+    /// `None` for a direct call.
     pub relay: Option<Addr>,
+    /// How the call ended.
+    pub end: CallEnd,
+    /// Every relay that carried the call, in order of use.
+    pub relays: Vec<RelayUse>,
+    /// Relay switches (passive failovers that found a replacement).
+    pub switches: u32,
+    /// Interruptions: losses of the relay's media (see the module docs).
+    pub interruptions: u32,
+    /// Their total length, µs.
+    pub interrupted_us: u64,
     /// From `started` (given to [`MediaEngine::start_call`]) to the first frame sent, µs.
     pub setup_us: u64,
     /// Caller to callee, from the callee's report (`None` if it never came).
@@ -228,7 +319,8 @@ pub struct CallSummary {
     pub caller_sent: u32,
     /// Frames the caller received from the callee.
     pub caller_received: u32,
-    /// The relay's counts (`None` for a direct call, or if it never answered).
+    /// The counts of the relays that answered the hangup, summed (`None`
+    /// for a direct call, or if none answered).
     pub relayed: Option<RelayReport>,
 }
 
@@ -262,12 +354,21 @@ pub enum MediaEvent {
 }
 
 /// A call to place.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallSpec {
     /// The callee's address (from its contact record).
     pub callee: Addr,
-    /// A relay to send the media through, or `None` for a direct call.
-    pub relay: Option<Addr>,
+    /// Relay candidates in failover order; empty for a direct call. Setup
+    /// uses the first that accepts, each failover the next.
+    pub relays: Vec<Addr>,
+    /// How long without media from a relay before it counts as lost (raised
+    /// to two frame intervals if shorter); [`DEFAULT_DETECT`] is a good value.
+    pub detect: Duration,
+    /// Relays carrying the media at once (active failover: every frame goes
+    /// through each, the receiver keeps the first copy). 1 (or 0) is a
+    /// single relay with passive failover only; more than there are
+    /// candidates uses every candidate that accepts.
+    pub redundancy: u8,
     /// Frames each side sends.
     pub frames: u32,
     /// Frame size and rate.
@@ -289,8 +390,10 @@ pub struct MediaStats {
     pub relayed_frames: u64,
     /// Bytes forwarded as a relay.
     pub relayed_bytes: u64,
-    /// Media-kind messages dropped (unknown call, wrong source).
+    /// Media-kind messages dropped (unknown call, wrong source, stale switch).
     pub dropped: u64,
+    /// Relay switches made as a caller (passive failover).
+    pub switches: u64,
 }
 
 /// A signalling request awaiting its answer.
@@ -314,8 +417,42 @@ enum Phase {
     },
     Ending {
         callee: Option<Pending>,
-        relay: Option<Pending>,
+        relays: Vec<Pending>,
     },
+}
+
+/// One relay of a placed call's current set.
+#[derive(Clone, Copy, Debug)]
+struct Hop {
+    relay: Addr,
+    /// The last frame received through it, or when it took over.
+    last_rx: Instant,
+    /// Silent for the detection time: being replaced (the caller still
+    /// sends through it until then; the callee no longer does once told).
+    lost: bool,
+}
+
+/// A placed call's relays and its failover state.
+#[derive(Clone, Debug)]
+struct Failover {
+    /// Index in `spec.relays` of the next candidate to try.
+    next: usize,
+    /// The relays carrying the media now, in order.
+    set: Vec<Hop>,
+    /// Every relay that accepted, in order of use.
+    legs: Vec<RelayUse>,
+    /// Switches sent to the callee (the last one's epoch).
+    epoch: u32,
+    /// Allocating a relay (a replacement once streaming).
+    alloc: Option<Pending>,
+    /// Telling the callee about the last switch.
+    notify: Option<Pending>,
+    /// An interruption in progress, since the last frame before it.
+    outage: Option<Instant>,
+    switches: u32,
+    interruptions: u32,
+    interrupted_us: u64,
+    end: CallEnd,
 }
 
 #[derive(Clone, Debug)]
@@ -328,12 +465,78 @@ struct OutCall {
     forward: Option<DirectionReport>,
     callee_sent: Option<u32>,
     relayed: Option<RelayReport>,
+    fo: Failover,
+}
+
+impl OutCall {
+    /// Where the caller's frames go now.
+    fn media_dsts(&self) -> Vec<Addr> {
+        if self.spec.relays.is_empty() {
+            vec![self.spec.callee]
+        } else {
+            self.fo.set.iter().map(|h| h.relay).collect()
+        }
+    }
+
+    fn detect(&self) -> Duration {
+        let twice = Duration::from_micros(self.spec.profile.interval().as_micros() * 2);
+        self.spec.detect.max(twice)
+    }
+
+    /// When the first relay still carrying media counts as lost if no frame
+    /// comes through it first.
+    fn watch_at(&self) -> Option<Instant> {
+        let detect = self.detect();
+        self.fo
+            .set
+            .iter()
+            .filter(|h| !h.lost)
+            .map(|h| h.last_rx + detect)
+            .min()
+    }
+
+    /// The next relay candidate, if any is left.
+    fn next_candidate(&mut self) -> Option<Addr> {
+        let r = self.spec.relays.get(self.fo.next).copied();
+        self.fo.next += usize::from(r.is_some());
+        r
+    }
+
+    /// Relays wanted at once.
+    fn redundancy(&self) -> usize {
+        usize::from(self.spec.redundancy.max(1))
+    }
+
+    /// Adds `relay`, which accepted, to the set (in place of a lost one).
+    fn take_relay(&mut self, now: Instant, relay: Addr) {
+        let hop = Hop {
+            relay,
+            last_rx: now,
+            lost: false,
+        };
+        match self.fo.set.iter().position(|h| h.lost) {
+            Some(i) => self.fo.set[i] = hop,
+            None => self.fo.set.push(hop),
+        }
+        self.fo.legs.push(RelayUse {
+            relay,
+            sent: 0,
+            received: 0,
+            report: None,
+        });
+    }
 }
 
 #[derive(Clone, Debug)]
 struct InCall {
     caller: Addr,
-    send_to: Addr,
+    /// Where each frame goes (the offer's `send_to`, then each switch's set).
+    targets: Vec<Addr>,
+    /// Every address media may come from: the offer's `send_to` and the
+    /// relays of later switches (at most [`MAX_CALL_RELAYS`]).
+    sources: Vec<Addr>,
+    /// The last switch applied (0: none).
+    epoch: u32,
     frames: u32,
     profile: MediaProfile,
     sent: u32,
@@ -435,40 +638,48 @@ impl MediaEngine {
             }
         };
         self.stats.calls_placed += 1;
-        let phase = match spec.relay {
-            Some(relay) => Phase::Allocating(self.request(
-                now,
-                relay,
-                Body::RelayAllocate {
-                    call,
-                    peer: spec.callee,
-                },
-            )),
-            None => Phase::Offering(self.offer(now, call, &spec)),
-        };
-        self.out.insert(
-            call,
-            OutCall {
-                spec,
-                phase,
-                sent: 0,
-                setup_us: None,
-                rx: FrameStats::default(),
-                forward: None,
-                callee_sent: None,
-                relayed: None,
+        let mut c = OutCall {
+            phase: Phase::Streaming { next_at: now },
+            sent: 0,
+            setup_us: None,
+            rx: FrameStats::default(),
+            forward: None,
+            callee_sent: None,
+            relayed: None,
+            fo: Failover {
+                next: 0,
+                set: Vec::new(),
+                legs: Vec::new(),
+                epoch: 0,
+                alloc: None,
+                notify: None,
+                outage: None,
+                switches: 0,
+                interruptions: 0,
+                interrupted_us: 0,
+                end: CallEnd::Completed,
             },
-        );
+            spec,
+        };
+        c.phase = match c.next_candidate() {
+            Some(relay) => Phase::Allocating(self.allocate(now, call, relay, c.spec.callee)),
+            None => Phase::Offering(self.offer(now, call, &c.spec, self.local)),
+        };
+        self.out.insert(call, c);
         call
     }
 
-    fn offer(&mut self, now: Instant, call: u64, spec: &CallSpec) -> Pending {
+    fn allocate(&mut self, now: Instant, call: u64, relay: Addr, callee: Addr) -> Pending {
+        self.request(now, relay, Body::RelayAllocate { call, peer: callee })
+    }
+
+    fn offer(&mut self, now: Instant, call: u64, spec: &CallSpec, send_to: Addr) -> Pending {
         let body = Body::CallOffer {
             call,
             frames: spec.frames,
             frame_ms: spec.profile.frame_ms,
             payload_len: spec.profile.payload_len,
-            send_to: spec.relay.unwrap_or(self.local),
+            send_to,
         };
         self.request(now, spec.callee, body)
     }
@@ -523,26 +734,7 @@ impl MediaEngine {
                 self.send(from, Message::new(txid, self.id, body));
             }
             Body::RelayAnswer { call, accepted } => {
-                let Some(c) = self.out.get_mut(&call) else {
-                    self.stats.dropped += 1;
-                    return;
-                };
-                let Phase::Allocating(p) = &c.phase else {
-                    return; // a duplicate answer
-                };
-                if p.dst != from || p.msg.txid != txid {
-                    self.stats.dropped += 1;
-                    return;
-                }
-                if !accepted {
-                    self.fail(call, CallFailure::RelayRefused(from));
-                    return;
-                }
-                let spec = c.spec;
-                let p = self.offer(now, call, &spec);
-                if let Some(c) = self.out.get_mut(&call) {
-                    c.phase = Phase::Offering(p);
-                }
+                self.on_relay_answer(now, from, txid, call, accepted)
             }
             Body::CallOffer {
                 call,
@@ -565,7 +757,9 @@ impl MediaEngine {
                         call,
                         InCall {
                             caller: from,
-                            send_to,
+                            targets: vec![send_to],
+                            sources: vec![send_to],
+                            epoch: 0,
                             frames,
                             profile,
                             sent: 0,
@@ -580,23 +774,56 @@ impl MediaEngine {
                 self.pump(now);
             }
             Body::CallAnswer { call, accepted } => {
-                let Some(c) = self.out.get_mut(&call) else {
+                let Some(mut c) = self.out.remove(&call) else {
                     self.stats.dropped += 1;
                     return;
                 };
-                let Phase::Offering(p) = &c.phase else {
-                    return;
+                let matches = match &c.phase {
+                    Phase::Offering(p) => Some(p.dst == from && p.msg.txid == txid),
+                    _ => None, // a duplicate answer
                 };
-                if p.dst != from || p.msg.txid != txid {
+                if matches == Some(false) {
                     self.stats.dropped += 1;
+                }
+                if matches != Some(true) {
+                    self.out.insert(call, c);
                     return;
                 }
                 if !accepted {
+                    self.out.insert(call, c);
                     self.fail(call, CallFailure::CalleeRefused(from));
                     return;
                 }
                 c.phase = Phase::Streaming { next_at: now };
+                for h in &mut c.fo.set {
+                    h.last_rx = now;
+                }
+                if c.fo.set.len() > 1 {
+                    // The offer named one relay; the callee learns the rest.
+                    self.notify_set(now, call, &mut c);
+                }
+                self.out.insert(call, c);
                 self.pump(now);
+            }
+            Body::RelaySwitch {
+                call,
+                epoch,
+                relays,
+            } => self.on_switch(from, txid, call, epoch, relays),
+            Body::RelaySwitchAck { call, .. } => {
+                let Some(c) = self.out.get_mut(&call) else {
+                    self.stats.dropped += 1;
+                    return;
+                };
+                if c.fo
+                    .notify
+                    .as_ref()
+                    .is_some_and(|p| p.dst == from && p.msg.txid == txid)
+                {
+                    c.fo.notify = None;
+                } else {
+                    self.stats.dropped += 1;
+                }
             }
             Body::Hangup { call, sent } => self.on_hangup(now, from, txid, call, sent),
             Body::CallReport {
@@ -612,13 +839,11 @@ impl MediaEngine {
                     self.stats.dropped += 1;
                     return;
                 };
-                let Phase::Ending { callee, relay } = &mut c.phase else {
+                let Phase::Ending { callee, relays } = &mut c.phase else {
                     return;
                 };
-                if callee
-                    .as_ref()
-                    .is_some_and(|p| p.dst == from && p.msg.txid == txid)
-                {
+                let answers = |p: &Pending| p.dst == from && p.msg.txid == txid;
+                if callee.as_ref().is_some_and(answers) {
                     *callee = None;
                     c.forward = Some(DirectionReport {
                         sent: c.sent,
@@ -629,25 +854,139 @@ impl MediaEngine {
                         mean_delay_us,
                     });
                     c.callee_sent = Some(sent);
-                } else if relay
-                    .as_ref()
-                    .is_some_and(|p| p.dst == from && p.msg.txid == txid)
-                {
-                    *relay = None;
-                    c.relayed = Some(RelayReport {
+                } else if let Some(i) = relays.iter().position(answers) {
+                    relays.remove(i);
+                    let report = RelayReport {
                         frames: received,
                         bytes,
-                    });
+                    };
+                    let total = c.relayed.get_or_insert_with(RelayReport::default);
+                    total.frames = total.frames.saturating_add(report.frames);
+                    total.bytes = total.bytes.saturating_add(report.bytes);
+                    if let Some(leg) = c.fo.legs.iter_mut().rev().find(|l| l.relay == from) {
+                        leg.report = Some(report);
+                    }
                 } else {
                     self.stats.dropped += 1;
                     return;
                 }
-                if callee.is_none() && relay.is_none() {
+                if callee.is_none() && relays.is_empty() {
                     self.complete(call);
                 }
             }
             _ => self.stats.dropped += 1,
         }
+    }
+
+    /// A relay's answer: to an allocation at setup, or to a replacement's.
+    fn on_relay_answer(&mut self, now: Instant, from: Addr, txid: u64, call: u64, accepted: bool) {
+        let Some(mut c) = self.out.remove(&call) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let answers = |p: &Pending| p.dst == from && p.msg.txid == txid;
+        let mut failure = None;
+        if let Phase::Allocating(p) = &c.phase {
+            if !answers(p) {
+                self.stats.dropped += 1;
+            } else {
+                if accepted {
+                    c.take_relay(now, from);
+                }
+                let more = c.fo.set.len() < c.redundancy();
+                match (more.then(|| c.next_candidate()).flatten(), c.fo.set.first()) {
+                    (Some(next), _) => {
+                        c.phase = Phase::Allocating(self.allocate(now, call, next, c.spec.callee))
+                    }
+                    (None, Some(first)) => {
+                        let first = first.relay;
+                        c.phase = Phase::Offering(self.offer(now, call, &c.spec, first));
+                    }
+                    (None, None) => failure = Some(CallFailure::RelayRefused(from)),
+                }
+            }
+        } else if c.fo.alloc.as_ref().is_some_and(answers) {
+            c.fo.alloc = None;
+            if accepted {
+                c.take_relay(now, from);
+                c.fo.switches += 1;
+                self.stats.switches += 1;
+                self.notify_set(now, call, &mut c);
+            }
+            // Another lost relay to replace, or a refusal: the next candidate.
+            self.refill(now, call, &mut c);
+        }
+        // Anything else is a duplicate answer: ignored.
+        self.out.insert(call, c);
+        if let Some(why) = failure {
+            self.fail(call, why);
+        }
+    }
+
+    /// Tells the callee the relays to send through: the set's live ones.
+    fn notify_set(&mut self, now: Instant, call: u64, c: &mut OutCall) {
+        c.fo.epoch += 1;
+        let relays =
+            c.fo.set
+                .iter()
+                .filter(|h| !h.lost)
+                .map(|h| h.relay)
+                .collect();
+        let body = Body::RelaySwitch {
+            call,
+            epoch: c.fo.epoch,
+            relays,
+        };
+        c.fo.notify = Some(self.request(now, c.spec.callee, body));
+    }
+
+    /// While a relay of the set is lost and none is being allocated: asks
+    /// the next candidate, or, with none left, drops the lost relays; an
+    /// empty set ends the call as [`CallEnd::RelayLost`].
+    fn refill(&mut self, now: Instant, call: u64, c: &mut OutCall) {
+        if c.fo.alloc.is_some() || !c.fo.set.iter().any(|h| h.lost) {
+            return;
+        }
+        if let Some(next) = c.next_candidate() {
+            c.fo.alloc = Some(self.allocate(now, call, next, c.spec.callee));
+            return;
+        }
+        c.fo.set.retain(|h| !h.lost);
+        if c.fo.set.is_empty() {
+            c.fo.end = CallEnd::RelayLost;
+            c.fo.notify = None;
+            c.phase = Phase::Lingering { until: now };
+        } else {
+            self.notify_set(now, call, c);
+        }
+    }
+
+    /// The callee's side of a [`Body::RelaySwitch`].
+    fn on_switch(&mut self, from: Addr, txid: u64, call: u64, epoch: u32, relays: Vec<Addr>) {
+        let Some(c) = self.incoming.get_mut(&call) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let retried = epoch == c.epoch && relays == c.targets;
+        if c.caller != from || epoch == 0 || relays.is_empty() || (epoch <= c.epoch && !retried) {
+            // Not the caller, no relay, or an older switch than the one applied.
+            self.stats.dropped += 1;
+            return;
+        }
+        if epoch > c.epoch {
+            c.epoch = epoch;
+            for &r in &relays {
+                if !c.sources.contains(&r) {
+                    if c.sources.len() >= MAX_CALL_RELAYS {
+                        c.sources.remove(0);
+                    }
+                    c.sources.push(r);
+                }
+            }
+            c.targets = relays;
+        }
+        let body = Body::RelaySwitchAck { call, epoch };
+        self.send(from, Message::new(txid, self.id, body));
     }
 
     fn on_media(
@@ -679,13 +1018,26 @@ impl MediaEngine {
         }
         let now_media = self.media_clock(now);
         if let Some(c) = self.out.get_mut(&call) {
-            let peer = c.spec.relay.unwrap_or(c.spec.callee);
-            if from == peer {
+            let direct = c.spec.relays.is_empty() && from == c.spec.callee;
+            let hop = c.fo.set.iter_mut().find(|h| h.relay == from);
+            let current = hop.is_some();
+            if let Some(h) = hop {
+                h.last_rx = now;
+                h.lost = false;
+            }
+            let leg = c.fo.legs.iter().rposition(|l| l.relay == from);
+            if direct || current || leg.is_some() {
                 c.rx.on_frame(now, now_media, seq, sent_at, len);
+                if let Some(i) = leg {
+                    c.fo.legs[i].received = c.fo.legs[i].received.saturating_add(1);
+                }
+                if current && let Some(since) = c.fo.outage.take() {
+                    c.fo.interrupted_us += now.saturating_since(since).as_micros();
+                }
                 return;
             }
         } else if let Some(c) = self.incoming.get_mut(&call)
-            && from == c.send_to
+            && c.sources.contains(&from)
         {
             c.rx.on_frame(now, now_media, seq, sent_at, len);
             return;
@@ -749,10 +1101,20 @@ impl MediaEngine {
             max_gap_us: c.rx.max_gap_us,
             mean_delay_us: c.rx.mean_delay_us(),
         });
+        let relay = c.fo.set.iter().find(|h| !h.lost).map(|h| h.relay).or(c
+            .fo
+            .legs
+            .last()
+            .map(|l| l.relay));
         let summary = CallSummary {
             call,
             callee: c.spec.callee,
-            relay: c.spec.relay,
+            relay,
+            end: c.fo.end,
+            relays: c.fo.legs,
+            switches: c.fo.switches,
+            interruptions: c.fo.interruptions,
+            interrupted_us: c.fo.interrupted_us,
             setup_us: c.setup_us.unwrap_or(0),
             forward: c.forward,
             backward,
@@ -769,19 +1131,22 @@ impl MediaEngine {
     /// Sends every frame that is due at `now`, on both sides of every call.
     fn pump(&mut self, now: Instant) {
         let mut frames = Vec::new();
-        let mut lingering = Vec::new();
         for (&call, c) in &mut self.out {
+            if !matches!(c.phase, Phase::Streaming { .. }) {
+                continue;
+            }
+            let dsts = c.media_dsts();
             let Phase::Streaming { next_at } = &mut c.phase else {
                 continue;
             };
             let interval = c.spec.profile.interval();
             while c.sent < c.spec.frames && *next_at <= now {
-                frames.push((
-                    c.spec.relay.unwrap_or(c.spec.callee),
-                    call,
-                    c.sent,
-                    c.spec.profile,
-                ));
+                for &dst in &dsts {
+                    frames.push((dst, call, c.sent, c.spec.profile));
+                    if let Some(leg) = c.fo.legs.iter_mut().rev().find(|l| l.relay == dst) {
+                        leg.sent = leg.sent.saturating_add(1);
+                    }
+                }
                 if c.setup_us.is_none() {
                     c.setup_us = Some(now.saturating_since(c.spec.started).as_micros());
                 }
@@ -792,13 +1157,17 @@ impl MediaEngine {
                 c.phase = Phase::Lingering {
                     until: now + LINGER,
                 };
-                lingering.push(call);
+                // No failover once the caller has sent everything.
+                c.fo.alloc = None;
+                c.fo.notify = None;
             }
         }
         for (&call, c) in &mut self.incoming {
             let interval = c.profile.interval();
             while c.sent < c.frames && c.next_at <= now {
-                frames.push((c.send_to, call, c.sent, c.profile));
+                for &dst in &c.targets {
+                    frames.push((dst, call, c.sent, c.profile));
+                }
                 c.sent += 1;
                 c.next_at += interval;
                 c.expires = c.expires.max(now + KEEP);
@@ -814,13 +1183,16 @@ impl MediaEngine {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let out = self.out.values().flat_map(|c| match &c.phase {
             Phase::Allocating(p) | Phase::Offering(p) => vec![p.next_at],
-            Phase::Streaming { next_at } => vec![*next_at],
+            Phase::Streaming { next_at } => {
+                let mut at = vec![*next_at];
+                at.extend(c.fo.alloc.iter().chain(&c.fo.notify).map(|p| p.next_at));
+                at.extend(c.watch_at());
+                at
+            }
             Phase::Lingering { until } => vec![*until],
-            Phase::Ending { callee, relay } => callee
-                .iter()
-                .chain(relay.iter())
-                .map(|p| p.next_at)
-                .collect(),
+            Phase::Ending { callee, relays } => {
+                callee.iter().chain(relays).map(|p| p.next_at).collect()
+            }
         });
         let incoming = self.incoming.values().map(|c| {
             if c.sent < c.frames {
@@ -833,7 +1205,8 @@ impl MediaEngine {
         out.chain(incoming).chain(relays).min()
     }
 
-    /// Sends due frames, retries requests, hangs up, and drops stale state.
+    /// Sends due frames, retries requests, fails over, hangs up, and drops
+    /// stale state.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.pump(now);
         self.incoming.retain(|_, c| c.expires > now);
@@ -857,6 +1230,47 @@ impl MediaEngine {
         true
     }
 
+    /// Failover while streaming: retries the replacement's allocation and
+    /// the switch notice, and marks a relay lost when its media has stopped
+    /// for the detection time.
+    fn watch(&mut self, now: Instant, call: u64, c: &mut OutCall) {
+        if let Some(mut p) = c.fo.alloc.take() {
+            if self.retry(now, &mut p) {
+                c.fo.alloc = Some(p);
+            } else {
+                self.refill(now, call, c);
+            }
+        }
+        if let Some(mut p) = c.fo.notify.take()
+            && self.retry(now, &mut p)
+        {
+            c.fo.notify = Some(p);
+        }
+        // (A callee that never heard of a switch sends no media through the
+        // new relay, so the watch below fires again.)
+        if !matches!(c.phase, Phase::Streaming { .. }) {
+            return;
+        }
+        let detect = c.detect();
+        let mut newly_lost = false;
+        for h in &mut c.fo.set {
+            if !h.lost && h.last_rx + detect <= now {
+                h.lost = true;
+                newly_lost = true;
+            }
+        }
+        if !newly_lost {
+            return;
+        }
+        if c.fo.outage.is_none() && c.fo.set.iter().all(|h| h.lost) {
+            // Nothing carries the media any more: an interruption, from the
+            // last frame through any relay of the set.
+            c.fo.outage = c.fo.set.iter().map(|h| h.last_rx).max();
+            c.fo.interruptions += 1;
+        }
+        self.refill(now, call, c);
+    }
+
     fn tick(&mut self, now: Instant, call: u64) {
         let Some(mut c) = self.out.remove(&call) else {
             return;
@@ -865,8 +1279,21 @@ impl MediaEngine {
             Phase::Allocating(p) => {
                 let mut p2 = p.clone();
                 let alive = self.retry(now, &mut p2);
+                let dst = p2.dst;
                 *p = p2;
-                (!alive).then_some(CallFailure::RelayUnreachable(p.dst))
+                let more = c.fo.set.len() < c.redundancy();
+                if alive {
+                    None
+                } else if let Some(next) = more.then(|| c.next_candidate()).flatten() {
+                    c.phase = Phase::Allocating(self.allocate(now, call, next, c.spec.callee));
+                    None
+                } else if let Some(first) = c.fo.set.first() {
+                    let first = first.relay;
+                    c.phase = Phase::Offering(self.offer(now, call, &c.spec, first));
+                    None
+                } else {
+                    Some(CallFailure::RelayUnreachable(dst))
+                }
             }
             Phase::Offering(p) => {
                 let mut p2 = p.clone();
@@ -874,43 +1301,58 @@ impl MediaEngine {
                 *p = p2;
                 (!alive).then_some(CallFailure::CalleeUnreachable(p.dst))
             }
-            Phase::Streaming { .. } => None,
+            Phase::Streaming { .. } => {
+                self.watch(now, call, &mut c);
+                None
+            }
             Phase::Lingering { until } => {
                 if *until <= now {
+                    if let Some(since) = c.fo.outage.take() {
+                        c.fo.interrupted_us += now.saturating_since(since).as_micros();
+                    }
                     let sent = c.sent;
                     let callee = self.request(now, c.spec.callee, Body::Hangup { call, sent });
-                    let relay = c
-                        .spec
-                        .relay
-                        .map(|r| self.request(now, r, Body::Hangup { call, sent: 0 }));
+                    // Lost relays are not asked for their reports.
+                    let live: Vec<Addr> =
+                        c.fo.set
+                            .iter()
+                            .filter(|h| !h.lost)
+                            .map(|h| h.relay)
+                            .collect();
+                    let relays = live
+                        .into_iter()
+                        .map(|r| self.request(now, r, Body::Hangup { call, sent: 0 }))
+                        .collect();
                     c.phase = Phase::Ending {
                         callee: Some(callee),
-                        relay,
+                        relays,
                     };
                 }
                 None
             }
-            Phase::Ending { callee, relay } => {
-                for slot in [callee, relay] {
-                    if let Some(p) = slot {
-                        let mut p2 = p.clone();
-                        if self.retry(now, &mut p2) {
-                            *p = p2;
-                        } else {
-                            // Give up on this report; the summary shows it missing.
-                            *slot = None;
-                        }
+            Phase::Ending { callee, relays } => {
+                if let Some(p) = callee {
+                    let mut p2 = p.clone();
+                    if self.retry(now, &mut p2) {
+                        *p = p2;
+                    } else {
+                        // Give up on this report; the summary shows it missing.
+                        *callee = None;
                     }
                 }
+                let mut kept = Vec::with_capacity(relays.len());
+                for mut p in std::mem::take(relays) {
+                    if self.retry(now, &mut p) {
+                        kept.push(p);
+                    }
+                }
+                *relays = kept;
                 None
             }
         };
         let done = matches!(
             &c.phase,
-            Phase::Ending {
-                callee: None,
-                relay: None
-            }
+            Phase::Ending { callee: None, relays } if relays.is_empty()
         );
         self.out.insert(call, c);
         if let Some(why) = failure {

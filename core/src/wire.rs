@@ -36,6 +36,8 @@ pub const MAX_VALUE_LEN: usize = 1024;
 pub const MAX_VALUES: usize = 32;
 /// Most contacts one reply may carry.
 pub const MAX_CONTACTS: usize = 64;
+/// Most relays one [`Body::RelaySwitch`] may name.
+pub const MAX_SWITCH_RELAYS: usize = 8;
 /// Most visited-node fingerprints a recursive request may carry (its hop limit
 /// can therefore be at most this).
 pub const MAX_PATH: usize = 255;
@@ -321,6 +323,26 @@ pub enum Body {
         /// Mean one-way delay, microseconds.
         mean_delay_us: u64,
     },
+    /// Media: the caller changed the relays carrying call `call` (a failover,
+    /// or the set of an actively redundant call); the callee sends each of
+    /// its frames to every address in `relays` from now on. `epoch` numbers
+    /// the caller's switches from 1, so a late copy of an older switch is
+    /// told apart. Answered by [`Body::RelaySwitchAck`].
+    RelaySwitch {
+        /// The call id.
+        call: u64,
+        /// The switch's number within the call, from 1.
+        epoch: u32,
+        /// The relays to send through (at most [`MAX_SWITCH_RELAYS`]).
+        relays: Vec<Addr>,
+    },
+    /// Media: the callee's answer to [`Body::RelaySwitch`] (same txid).
+    RelaySwitchAck {
+        /// The call id.
+        call: u64,
+        /// The switch acknowledged.
+        epoch: u32,
+    },
 }
 
 /// What a client asks its super-node to do ([`Body::ClientRequest`]).
@@ -497,11 +519,15 @@ pub enum MsgKind {
     Hangup = 45,
     /// [`Body::CallReport`]
     CallReport = 46,
+    /// [`Body::RelaySwitch`]
+    RelaySwitch = 47,
+    /// [`Body::RelaySwitchAck`]
+    RelaySwitchAck = 48,
 }
 
 impl MsgKind {
     /// Every kind, in type-code order (equal to [`MsgKind::index`] order).
-    pub const ALL: [MsgKind; 36] = [
+    pub const ALL: [MsgKind; 38] = [
         MsgKind::Ping,
         MsgKind::Pong,
         MsgKind::FindNode,
@@ -538,12 +564,14 @@ impl MsgKind {
         MsgKind::Media,
         MsgKind::Hangup,
         MsgKind::CallReport,
+        MsgKind::RelaySwitch,
+        MsgKind::RelaySwitchAck,
     ];
     /// Number of kinds (for per-kind counter arrays).
     pub const COUNT: usize = Self::ALL.len();
 
     /// A dense index in `0..COUNT` (type codes have gaps: 1..=8, 16..=36,
-    /// then 40..).
+    /// then 40..=48).
     pub fn index(self) -> usize {
         let code = self as usize;
         if code >= 40 {
@@ -581,6 +609,7 @@ impl MsgKind {
                 | CallOffer
                 | Media
                 | Hangup
+                | RelaySwitch
         )
     }
     /// The snake_case name used in result tables.
@@ -622,6 +651,8 @@ impl MsgKind {
             MsgKind::Media => "media",
             MsgKind::Hangup => "hangup",
             MsgKind::CallReport => "call_report",
+            MsgKind::RelaySwitch => "relay_switch",
+            MsgKind::RelaySwitchAck => "relay_switch_ack",
         }
     }
     fn from_code(code: u8) -> Option<Self> {
@@ -669,6 +700,8 @@ impl Body {
             Body::Media { .. } => MsgKind::Media,
             Body::Hangup { .. } => MsgKind::Hangup,
             Body::CallReport { .. } => MsgKind::CallReport,
+            Body::RelaySwitch { .. } => MsgKind::RelaySwitch,
+            Body::RelaySwitchAck { .. } => MsgKind::RelaySwitchAck,
         }
     }
 
@@ -713,6 +746,10 @@ impl Body {
             Body::Media { payload, .. } => 8 + 4 + 8 + 2 + payload.len().min(MAX_VALUE_LEN),
             Body::Hangup { .. } => 8 + 4,
             Body::CallReport { .. } => 8 + 4 + 8 + 4 + 4 + 8 + 8,
+            Body::RelaySwitch { relays, .. } => {
+                8 + 4 + 1 + relays.len().min(MAX_SWITCH_RELAYS) * Addr::WIRE_LEN
+            }
+            Body::RelaySwitchAck { .. } => 8 + 4,
         }
     }
 }
@@ -985,6 +1022,23 @@ impl Message {
                 out.extend_from_slice(&max_gap_us.to_be_bytes());
                 out.extend_from_slice(&mean_delay_us.to_be_bytes());
             }
+            Body::RelaySwitch {
+                call,
+                epoch,
+                relays,
+            } => {
+                out.extend_from_slice(&call.to_be_bytes());
+                out.extend_from_slice(&epoch.to_be_bytes());
+                let n = relays.len().min(MAX_SWITCH_RELAYS);
+                out.push(n as u8);
+                for a in &relays[..n] {
+                    put_addr(out, a);
+                }
+            }
+            Body::RelaySwitchAck { call, epoch } => {
+                out.extend_from_slice(&call.to_be_bytes());
+                out.extend_from_slice(&epoch.to_be_bytes());
+            }
         }
     }
 
@@ -1194,6 +1248,24 @@ impl Message {
                 lost: u32::from_be_bytes(r.array("lost")?),
                 max_gap_us: r.u64("max_gap_us")?,
                 mean_delay_us: r.u64("mean_delay_us")?,
+            },
+            MsgKind::RelaySwitch => {
+                let call = r.u64("call")?;
+                let epoch = u32::from_be_bytes(r.array("epoch")?);
+                let n = r.count("relays", MAX_SWITCH_RELAYS)?;
+                let mut relays = Vec::with_capacity(n);
+                for _ in 0..n {
+                    relays.push(r.addr("relays.addr")?);
+                }
+                Body::RelaySwitch {
+                    call,
+                    epoch,
+                    relays,
+                }
+            }
+            MsgKind::RelaySwitchAck => Body::RelaySwitchAck {
+                call: r.u64("call")?,
+                epoch: u32::from_be_bytes(r.array("epoch")?),
             },
         };
         let rest = buf.len() - r.pos;
@@ -1465,6 +1537,12 @@ mod tests {
                 max_gap_us: 40_000,
                 mean_delay_us: 80,
             },
+            Body::RelaySwitch {
+                call: 7,
+                epoch: 1,
+                relays: vec![c.addr; 2],
+            },
+            Body::RelaySwitchAck { call: 7, epoch: 1 },
         ]
         .into_iter()
         .enumerate()
@@ -1525,7 +1603,8 @@ mod tests {
                 "relay_allocate",
                 "call_offer",
                 "media",
-                "hangup"
+                "hangup",
+                "relay_switch"
             ]
         );
     }

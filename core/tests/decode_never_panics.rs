@@ -7,8 +7,8 @@
 
 use peerlab_core::protocol::RoutingMode;
 use peerlab_core::wire::{
-    Body, Change, ClientOp, Contact, HEADER_LEN, MAX_CONTACTS, MAX_PATH, MAX_VALUE_LEN, MAX_VALUES,
-    Message,
+    Body, Change, ClientOp, Contact, HEADER_LEN, MAX_CONTACTS, MAX_PATH, MAX_SWITCH_RELAYS,
+    MAX_VALUE_LEN, MAX_VALUES, Message,
 };
 use peerlab_core::{Addr, NodeId};
 use proptest::prelude::*;
@@ -114,8 +114,8 @@ fn body() -> impl Strategy<Value = Body> {
         6 => nat_body(),
         // The four hierarchy bodies.
         4 => hierarchy_body(),
-        // The seven media bodies.
-        7 => media_body(),
+        // The nine media bodies.
+        9 => media_body(),
     ]
 }
 
@@ -174,6 +174,17 @@ fn media_body() -> impl Strategy<Value = Body> {
                     }
                 }
             ),
+        (
+            any::<u64>(),
+            any::<u32>(),
+            prop::collection::vec(addr(), 0..=MAX_SWITCH_RELAYS)
+        )
+            .prop_map(|(call, epoch, relays)| Body::RelaySwitch {
+                call,
+                epoch,
+                relays
+            }),
+        (any::<u64>(), any::<u32>()).prop_map(|(call, epoch)| Body::RelaySwitchAck { call, epoch }),
     ]
 }
 

@@ -224,16 +224,29 @@ pub enum CtlCommand {
         aor: String,
     },
     /// Look a user up and place a call with synthetic 64 kb/s voice (20 ms
-    /// frames) both ways; prints frames, loss, max gap and one-way delay.
+    /// frames) both ways; prints frames, loss, max gap, one-way delay and,
+    /// for relayed calls, the failover record (switches, interruptions).
     Call {
         /// The callee's address of record.
         aor: String,
         /// Call length in seconds.
         #[arg(long, value_name = "S", default_value_t = 5.0)]
         seconds: f64,
-        /// Send the media through the node at this UDP address.
-        #[arg(long, value_name = "ADDR")]
-        relay: Option<SocketAddr>,
+        /// Send the media through the node at this UDP address. Repeat it
+        /// (or separate addresses with commas) to give failover candidates,
+        /// in order: when the relay stops carrying media the call moves to
+        /// the next.
+        #[arg(long, value_name = "ADDR", value_delimiter = ',')]
+        relay: Vec<SocketAddr>,
+        /// Milliseconds without media from the relay before failing over to
+        /// the next one (60 to 60000; default 1000).
+        #[arg(long, value_name = "MS")]
+        detect_ms: Option<u64>,
+        /// Send every frame through this many relays at once (active
+        /// failover; the receiver keeps the first copy); the call survives
+        /// while any of them lives. Default 1.
+        #[arg(long, value_name = "K")]
+        redundancy: Option<u8>,
     },
 }
 
@@ -258,10 +271,14 @@ impl From<CtlCommand> for CtlRequest {
                 aor,
                 seconds,
                 relay,
+                detect_ms,
+                redundancy,
             } => CtlRequest::Call {
                 aor,
                 seconds,
-                relay,
+                relays: relay,
+                detect_ms,
+                redundancy,
             },
         }
     }

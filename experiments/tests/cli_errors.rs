@@ -118,6 +118,34 @@ fn bad_addresses_name_the_argument() {
             "--control",
             "localhost",
         ),
+        (
+            vec![
+                "node",
+                "ctl",
+                "--control",
+                "127.0.0.1:9",
+                "call",
+                "bob@example.com",
+                "--relay",
+                "127.0.0.1:4000,bogus",
+            ],
+            "--relay",
+            "bogus",
+        ),
+        (
+            vec![
+                "node",
+                "ctl",
+                "--control",
+                "127.0.0.1:9",
+                "call",
+                "bob@example.com",
+                "--detect-ms",
+                "soon",
+            ],
+            "--detect-ms",
+            "soon",
+        ),
     ] {
         let o = peerlab(&args);
         let err = expect_failure(&o);

@@ -84,15 +84,24 @@ pub enum CtlRequest {
         aor: String,
     },
     /// Look `aor` up and place a call of `seconds` with synthetic media both
-    /// ways, directly or through the node at `relay`.
+    /// ways, directly or through relay nodes with passive failover.
     Call {
         /// The callee's address of record.
         aor: String,
         /// Call length in seconds (frames per direction: seconds / 20 ms).
         seconds: f64,
-        /// The UDP address of a relay node; `None` for a direct call.
+        /// UDP addresses of relay nodes in failover order: the media goes
+        /// through the first that accepts, and moves to the next when the
+        /// current one stops carrying media. Empty for a direct call.
         #[serde(default)]
-        relay: Option<SocketAddr>,
+        relays: Vec<SocketAddr>,
+        /// Milliseconds without media before failing over to the next relay
+        /// (`None`: the engine's default, 1000 ms).
+        #[serde(default)]
+        detect_ms: Option<u64>,
+        /// Relays carrying the media at once (active failover; `None`: 1).
+        #[serde(default)]
+        redundancy: Option<u8>,
     },
 }
 
@@ -125,6 +134,22 @@ pub struct CtlDirection {
     pub mean_delay_ms: f64,
 }
 
+/// What one relay carried for a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtlRelay {
+    /// The relay's UDP address.
+    pub addr: SocketAddr,
+    /// Frames the caller sent through it.
+    pub sent: u32,
+    /// Frames the caller received through it.
+    pub received: u32,
+    /// Frames it reports forwarding, both legs (`None`: no report; only the
+    /// relays still carrying the call at its end are asked).
+    pub relayed_frames: Option<u32>,
+    /// Datagram bytes it reports forwarding, both legs.
+    pub relayed_bytes: Option<u64>,
+}
+
 /// A finished call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CtlCall {
@@ -137,8 +162,24 @@ pub struct CtlCall {
     pub callee: NodeId,
     /// The callee's UDP address.
     pub callee_addr: SocketAddr,
-    /// The relay, if any.
+    /// The relay at the end of the call, if any.
     pub relay: Option<SocketAddr>,
+    /// How the call ended: `completed`, or `relay-lost` when the relay was
+    /// lost with no candidate left to replace it.
+    pub outcome: String,
+    /// Every relay that carried the call, in order of use.
+    pub relays: Vec<CtlRelay>,
+    /// Relay switches (passive failovers).
+    pub switches: u32,
+    /// Interruptions: losses of the relay's media.
+    pub interruptions: u32,
+    /// Their total length at the caller, ms (last frame through the lost
+    /// relay to the first through its replacement).
+    pub interrupted_ms: f64,
+    /// The detection time the call used, ms.
+    pub detect_ms: f64,
+    /// Relays carrying the media at once (1: passive failover only).
+    pub redundancy: u8,
     /// Frames each side was to send.
     pub frames: u32,
     /// Bytes of one frame's datagram.
@@ -149,9 +190,9 @@ pub struct CtlCall {
     pub forward: Option<CtlDirection>,
     /// Callee to caller (`None` if the callee's report never came).
     pub backward: Option<CtlDirection>,
-    /// Frames the relay forwarded for the call, both legs.
+    /// Frames the relays that reported forwarded for the call, both legs, summed.
     pub relayed_frames: Option<u32>,
-    /// Datagram bytes the relay forwarded for the call, both legs.
+    /// Datagram bytes the relays that reported forwarded, both legs, summed.
     pub relayed_bytes: Option<u64>,
 }
 
@@ -508,15 +549,35 @@ impl fmt::Display for CtlReply {
                     "call {} to {} ({} at {})",
                     c.call, c.aor, c.callee, c.callee_addr
                 )?;
-                match c.relay {
-                    Some(r) => writeln!(f, " via relay {r}")?,
-                    None => writeln!(f, " direct")?,
+                if c.relays.is_empty() {
+                    writeln!(f, " direct")?;
+                } else {
+                    let via: Vec<String> = c.relays.iter().map(|r| r.addr.to_string()).collect();
+                    writeln!(f, " via relay {}", via.join(" then "))?;
                 }
                 writeln!(
                     f,
-                    "{} frames each way of {} bytes; setup {:.3} ms",
-                    c.frames, c.frame_bytes, c.setup_ms
+                    "{} frames each way of {} bytes; setup {:.3} ms; outcome {}",
+                    c.frames, c.frame_bytes, c.setup_ms, c.outcome
                 )?;
+                if !c.relays.is_empty() {
+                    writeln!(
+                        f,
+                        "failover (detect {:.0} ms, {} at once): {} switches, {} interruptions totalling {:.3} ms",
+                        c.detect_ms, c.redundancy, c.switches, c.interruptions, c.interrupted_ms
+                    )?;
+                    for r in &c.relays {
+                        write!(
+                            f,
+                            "  relay {}: caller sent {} received {}",
+                            r.addr, r.sent, r.received
+                        )?;
+                        match (r.relayed_frames, r.relayed_bytes) {
+                            (Some(n), Some(b)) => writeln!(f, "; forwarded {n} frames, {b} bytes")?,
+                            _ => writeln!(f, "; no report")?,
+                        }
+                    }
+                }
                 for (name, d) in [
                     ("caller -> callee", c.forward),
                     ("callee -> caller", c.backward),
@@ -750,7 +811,12 @@ mod tests {
             CtlRequest::Call {
                 aor: "a@b".into(),
                 seconds: 1.5,
-                relay: Some("127.0.0.1:9".parse().unwrap()),
+                relays: vec![
+                    "127.0.0.1:9".parse().unwrap(),
+                    "127.0.0.1:10".parse().unwrap(),
+                ],
+                detect_ms: Some(300),
+                redundancy: Some(2),
             },
         ];
         for r in reqs {

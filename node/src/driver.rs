@@ -13,8 +13,8 @@
 
 use crate::NodeInfo;
 use crate::control::{
-    CtlCall, CtlContact, CtlCost, CtlDirection, CtlMsg, CtlRecord, CtlReply, CtlRequest, CtlRoute,
-    CtlStats,
+    CtlCall, CtlContact, CtlCost, CtlDirection, CtlMsg, CtlRecord, CtlRelay, CtlReply, CtlRequest,
+    CtlRoute, CtlStats,
 };
 use crate::error::NodeError;
 use peerlab_core::chord::{Chord, ChordConfig};
@@ -41,6 +41,11 @@ const RECV_BUF: usize = 65_536;
 pub(crate) const REGISTRATION: (u32, u32) = (3600, 1800);
 /// Longest call `ctl call` places, in seconds.
 const MAX_CALL_SECS: f64 = 3600.0;
+/// Most relay candidates `ctl call` takes.
+const MAX_CALL_RELAYS: usize = 8;
+/// The range of `ctl call`'s detection time, ms: at least a few voice
+/// frames (shorter would fail over on ordinary jitter), at most a minute.
+const DETECT_MS: (u64, u64) = (60, 60_000);
 /// How long a graceful leave waits for its registrations to be removed.
 const LEAVE_GRACE: StdDuration = StdDuration::from_secs(5);
 
@@ -149,8 +154,7 @@ enum RegWait {
     /// `ctl call`: the callee lookup; the call starts when it finishes.
     CallLookup {
         aor: String,
-        seconds: f64,
-        relay: Option<Addr>,
+        call: CallParams,
         started: Instant,
         reply: oneshot::Sender<Result<CtlReply, String>>,
     },
@@ -166,12 +170,92 @@ struct Removals {
     reply: Option<oneshot::Sender<Result<CtlReply, String>>>,
 }
 
+/// `ctl call`'s parameters, as requested.
+struct CallRequest {
+    seconds: f64,
+    relays: Vec<SocketAddr>,
+    detect_ms: Option<u64>,
+    redundancy: Option<u8>,
+}
+
+/// A validated `ctl call`.
+struct CallParams {
+    seconds: f64,
+    relays: Vec<Addr>,
+    detect: peerlab_core::Duration,
+    redundancy: u8,
+}
+
+impl CallRequest {
+    /// The call length, the relay candidates, the detection time and the
+    /// redundancy, or what is wrong with them.
+    fn validate(self) -> Result<CallParams, String> {
+        let seconds = self.seconds;
+        if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_CALL_SECS) {
+            return Err(format!(
+                "call length {seconds} s is out of range (expected more than 0 and at most {MAX_CALL_SECS} s)"
+            ));
+        }
+        if self.relays.len() > MAX_CALL_RELAYS {
+            return Err(format!(
+                "{} relays given; at most {MAX_CALL_RELAYS} are taken",
+                self.relays.len()
+            ));
+        }
+        let mut relays = Vec::with_capacity(self.relays.len());
+        for (i, r) in self.relays.iter().enumerate() {
+            let a = match to_core(*r) {
+                Some(a) if !r.ip().is_unspecified() && r.port() != 0 => a,
+                _ => {
+                    return Err(format!(
+                        "relay address {r} is not a reachable IPv4 address and port"
+                    ));
+                }
+            };
+            if self.relays[..i].contains(r) {
+                return Err(format!("relay address {r} is listed twice"));
+            }
+            relays.push(a);
+        }
+        let detect = match self.detect_ms {
+            None => media::DEFAULT_DETECT,
+            Some(ms) if (DETECT_MS.0..=DETECT_MS.1).contains(&ms) => {
+                peerlab_core::Duration::from_millis(ms)
+            }
+            Some(ms) => {
+                return Err(format!(
+                    "detection time {ms} ms is out of range (expected {} to {} ms)",
+                    DETECT_MS.0, DETECT_MS.1
+                ));
+            }
+        };
+        let redundancy = match self.redundancy {
+            None => 1,
+            Some(k) if k >= 1 && usize::from(k) <= relays.len() => k,
+            Some(k) => {
+                return Err(format!(
+                    "redundancy {k} needs between 1 and as many relays as given ({})",
+                    relays.len()
+                ));
+            }
+        };
+        Ok(CallParams {
+            seconds,
+            relays,
+            detect,
+            redundancy,
+        })
+    }
+}
+
 /// A call placed for `ctl call`.
 struct PlacedCall {
     aor: String,
     callee: NodeId,
     callee_addr: SocketAddr,
     frames: u32,
+    detect: peerlab_core::Duration,
+    redundancy: u8,
     reply: oneshot::Sender<Result<CtlReply, String>>,
 }
 
@@ -624,8 +708,18 @@ impl<P: LiveDht> Driver<P> {
             CtlRequest::Call {
                 aor,
                 seconds,
-                relay,
-            } => return self.ctl_lookup_aor(&aor, Some((seconds, relay)), reply),
+                relays,
+                detect_ms,
+                redundancy,
+            } => {
+                let call = CallRequest {
+                    seconds,
+                    relays,
+                    detect_ms,
+                    redundancy,
+                };
+                return self.ctl_lookup_aor(&aor, Some(call), reply);
+            }
         };
         let now = self.now(Instant::ZERO);
         match self.node.handle_command(now, cmd) {
@@ -793,7 +887,7 @@ impl<P: LiveDht> Driver<P> {
     fn ctl_lookup_aor(
         &mut self,
         aor: &str,
-        call: Option<(f64, Option<SocketAddr>)>,
+        call: Option<CallRequest>,
         reply: oneshot::Sender<Result<CtlReply, String>>,
     ) {
         let mut reply = Some(reply);
@@ -808,25 +902,12 @@ impl<P: LiveDht> Driver<P> {
                 return;
             }
         };
-        let relay = match call {
-            Some((seconds, _))
-                if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_CALL_SECS) =>
-            {
-                let _ = reply.send(Err(format!(
-                    "call length {seconds} s is out of range (expected more than 0 and at most {MAX_CALL_SECS} s)"
-                )));
+        let call = match call.map(|c| c.validate()).transpose() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = reply.send(Err(e));
                 return;
             }
-            Some((_, Some(r))) => match to_core(r) {
-                Some(a) if !r.ip().is_unspecified() && r.port() != 0 => Some(a),
-                _ => {
-                    let _ = reply.send(Err(format!(
-                        "relay address {r} is not a reachable IPv4 address and port"
-                    )));
-                    return;
-                }
-            },
-            _ => None,
         };
         let now = self.now(Instant::ZERO);
         let id = match self.node.handle_command(now, Command::Get { key }) {
@@ -838,10 +919,9 @@ impl<P: LiveDht> Driver<P> {
         };
         let wait = match call {
             None => RegWait::Whois { aor: name, reply },
-            Some((seconds, _)) => RegWait::CallLookup {
+            Some(call) => RegWait::CallLookup {
                 aor: name,
-                seconds,
-                relay,
+                call,
                 started: now,
                 reply,
             },
@@ -867,8 +947,7 @@ impl<P: LiveDht> Driver<P> {
             }
             RegWait::CallLookup {
                 aor,
-                seconds,
-                relay,
+                call,
                 started,
                 reply,
             } => {
@@ -885,10 +964,15 @@ impl<P: LiveDht> Driver<P> {
                     return;
                 };
                 let profile = MediaProfile::VOICE_64K;
-                let frames = profile.frames_for(peerlab_core::Duration::from_secs_f64(seconds));
+                let frames =
+                    profile.frames_for(peerlab_core::Duration::from_secs_f64(call.seconds));
+                let detect = call.detect;
+                let redundancy = call.redundancy;
                 let spec = CallSpec {
                     callee: callee.host,
-                    relay,
+                    relays: call.relays,
+                    detect,
+                    redundancy,
                     frames,
                     profile,
                     started,
@@ -901,6 +985,8 @@ impl<P: LiveDht> Driver<P> {
                         callee: callee.node_id,
                         callee_addr: to_std(callee.host),
                         frames,
+                        detect,
+                        redundancy,
                         reply,
                     },
                 );
@@ -951,13 +1037,7 @@ impl<P: LiveDht> Driver<P> {
             return;
         };
         let answer = match outcome {
-            Ok(s) => Ok(CtlReply::Call(Box::new(ctl_call(
-                placed.aor,
-                placed.callee,
-                placed.callee_addr,
-                placed.frames,
-                &s,
-            )))),
+            Ok(s) => Ok(CtlReply::Call(Box::new(ctl_call(&placed, &s)))),
             Err(e) => Err(format!("call to {} failed: {e}", placed.aor)),
         };
         let _ = placed.reply.send(answer);
@@ -1084,20 +1164,31 @@ fn ctl_direction(d: DirectionReport) -> CtlDirection {
     }
 }
 
-fn ctl_call(
-    aor: String,
-    callee: NodeId,
-    callee_addr: SocketAddr,
-    frames: u32,
-    s: &CallSummary,
-) -> CtlCall {
+fn ctl_call(placed: &PlacedCall, s: &CallSummary) -> CtlCall {
     CtlCall {
-        aor,
+        aor: placed.aor.clone(),
         call: s.call,
-        callee,
-        callee_addr,
+        callee: placed.callee,
+        callee_addr: placed.callee_addr,
         relay: s.relay.map(to_std),
-        frames,
+        outcome: s.end.name().to_string(),
+        relays: s
+            .relays
+            .iter()
+            .map(|r| CtlRelay {
+                addr: to_std(r.relay),
+                sent: r.sent,
+                received: r.received,
+                relayed_frames: r.report.map(|x| x.frames),
+                relayed_bytes: r.report.map(|x| x.bytes),
+            })
+            .collect(),
+        switches: s.switches,
+        interruptions: s.interruptions,
+        interrupted_ms: s.interrupted_us as f64 / 1000.0,
+        detect_ms: placed.detect.as_micros() as f64 / 1000.0,
+        redundancy: placed.redundancy,
+        frames: placed.frames,
         frame_bytes: MediaProfile::VOICE_64K.datagram_len() as u32,
         setup_ms: s.setup_us as f64 / 1000.0,
         forward: s.forward.map(ctl_direction),

@@ -22,8 +22,8 @@ mod driver;
 mod error;
 
 pub use control::{
-    CtlCall, CtlContact, CtlCost, CtlDirection, CtlRecord, CtlReply, CtlRequest, CtlRoute,
-    CtlStats, ctl, ctl_blocking,
+    CtlCall, CtlContact, CtlCost, CtlDirection, CtlRecord, CtlRelay, CtlReply, CtlRequest,
+    CtlRoute, CtlStats, ctl, ctl_blocking,
 };
 pub use error::NodeError;
 

@@ -1,11 +1,16 @@
 //! Registration and calls between live nodes on real loopback UDP sockets:
 //! a callee registers, a caller finds it with `whois` and calls it directly
-//! and through a third node acting as relay, with synthetic voice both ways.
+//! and through a third node acting as relay, with synthetic voice both ways;
+//! and a relayed call survives its relay shutting down mid-call by failing
+//! over to the next candidate.
 //!
 //! Oracles: the callee's record must carry the id and address the node was
 //! spawned with; frame counts are the call length over the 20 ms frame
 //! interval, computed here; a frame's datagram size is computed here from the
-//! documented wire layout. No timing is asserted (the `bounded` guards only
+//! documented wire layout; an interruption lasts at least the detection time
+//! the test chose (the caller waits that long without media before it even
+//! asks the next relay), and every frame is accounted for by the relay that
+//! carried it or as lost. No timing is asserted (the `bounded` guards only
 //! turn a hang into a failure).
 
 use peerlab_core::Duration;
@@ -74,7 +79,9 @@ async fn call(node: &NodeInfo, seconds: f64, relay: Option<SocketAddr>) -> CtlCa
     let req = CtlRequest::Call {
         aor: BOB.into(),
         seconds,
-        relay,
+        relays: relay.into_iter().collect(),
+        detect_ms: None,
+        redundancy: None,
     };
     match request(node, req).await {
         CtlReply::Call(c) => *c,
@@ -158,7 +165,9 @@ async fn register_whois_call_through_a_relay_and_directly_then_unregister() {
         CtlRequest::Call {
             aor: BOB.into(),
             seconds: 1.0,
-            relay: None,
+            relays: vec![],
+            detect_ms: None,
+            redundancy: None,
         },
     )
     .await
@@ -193,6 +202,10 @@ async fn register_whois_call_through_a_relay_and_directly_then_unregister() {
     let c = call(&caller, seconds, Some(relay.udp)).await;
     assert_eq!((c.callee, c.callee_addr), (callee.id, callee.udp));
     assert_eq!(c.relay, Some(relay.udp));
+    assert_eq!(
+        (c.outcome.as_str(), c.switches, c.interruptions),
+        ("completed", 0, 0)
+    );
     assert_every_frame_delivered(&c, seconds);
     let both = u64::from(c.forward.unwrap().sent + c.backward.unwrap().sent);
     assert_eq!(c.relayed_frames.map(u64::from), Some(both));
@@ -259,7 +272,9 @@ async fn bad_call_requests_are_refused_with_the_reason() {
             CtlRequest::Call {
                 aor: BOB.into(),
                 seconds: 0.0,
-                relay: None,
+                relays: vec![],
+                detect_ms: None,
+                redundancy: None,
             },
             "out of range",
         ),
@@ -267,9 +282,41 @@ async fn bad_call_requests_are_refused_with_the_reason() {
             CtlRequest::Call {
                 aor: BOB.into(),
                 seconds: 1.0,
-                relay: Some("0.0.0.0:0".parse().unwrap()),
+                relays: vec!["0.0.0.0:0".parse().unwrap()],
+                detect_ms: None,
+                redundancy: None,
             },
             "relay address",
+        ),
+        (
+            CtlRequest::Call {
+                aor: BOB.into(),
+                seconds: 1.0,
+                relays: vec![nodes[0].info.udp, nodes[0].info.udp],
+                detect_ms: None,
+                redundancy: None,
+            },
+            "listed twice",
+        ),
+        (
+            CtlRequest::Call {
+                aor: BOB.into(),
+                seconds: 1.0,
+                relays: vec![nodes[0].info.udp],
+                detect_ms: Some(5),
+                redundancy: None,
+            },
+            "detection time 5 ms is out of range",
+        ),
+        (
+            CtlRequest::Call {
+                aor: BOB.into(),
+                seconds: 1.0,
+                relays: vec![nodes[0].info.udp],
+                detect_ms: None,
+                redundancy: Some(2),
+            },
+            "redundancy 2 needs between 1 and as many relays as given (1)",
         ),
     ] {
         let e = try_request(&a, req.clone()).await.unwrap_err();
@@ -290,7 +337,9 @@ async fn bad_call_requests_are_refused_with_the_reason() {
         CtlRequest::Call {
             aor: BOB.into(),
             seconds: 0.2,
-            relay: Some(silent_addr),
+            relays: vec![silent_addr],
+            detect_ms: None,
+            redundancy: None,
         },
     )
     .await
@@ -299,6 +348,172 @@ async fn bad_call_requests_are_refused_with_the_reason() {
         matches!(&e, NodeError::Remote(m) if m.contains("did not answer") && m.contains(&silent_addr.to_string())),
         "{e}"
     );
+    for h in nodes {
+        bounded(15, "shutdown", h.shutdown())
+            .await
+            .expect("clean shutdown");
+    }
+}
+
+#[tokio::test]
+async fn a_relayed_call_fails_over_when_its_relay_shuts_down_mid_call() {
+    let mut nodes = start(5).await;
+    let infos: Vec<NodeInfo> = nodes.iter().map(|h| h.info).collect();
+    let (callee, caller, r1, r2) = (infos[1], infos[2], infos[3], infos[4]);
+    match request(&callee, CtlRequest::Register { aor: BOB.into() }).await {
+        CtlReply::Registered { .. } => {}
+        other => panic!("register: {other:?}"),
+    }
+    // A 3 s call through r1, then r2; 300 ms without media means r1 is lost.
+    let seconds = 3.0;
+    let detect_ms = 300u64;
+    let req = CtlRequest::Call {
+        aor: BOB.into(),
+        seconds,
+        relays: vec![r1.udp, r2.udp],
+        detect_ms: Some(detect_ms),
+        redundancy: None,
+    };
+    let control = caller.control;
+    let placed = tokio::spawn(async move { ctl(control, &req).await });
+    // Once r1 carries the call, shut it down.
+    bounded(20, "the call flows through r1", async {
+        while stats(&r1).await.relayed_frames < 20 {
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let r1_handle = nodes.remove(3);
+    bounded(15, "r1 shutdown", r1_handle.shutdown())
+        .await
+        .expect("clean shutdown");
+    let c = match bounded(30, "the call ends", placed).await.expect("task") {
+        Ok(CtlReply::Call(c)) => *c,
+        other => panic!("call: {other:?}"),
+    };
+
+    // One switch, to r2, and the call completed.
+    assert_eq!(c.outcome, "completed", "{c:?}");
+    assert_eq!((c.switches, c.interruptions), (1, 1), "{c:?}");
+    assert_eq!(c.relay, Some(r2.udp));
+    let used: Vec<SocketAddr> = c.relays.iter().map(|r| r.addr).collect();
+    assert_eq!(used, [r1.udp, r2.udp]);
+    assert_eq!(c.detect_ms, detect_ms as f64);
+    // The caller heard nothing for at least the detection time.
+    let detect = detect_ms as f64;
+    assert!(c.interrupted_ms >= detect, "{c:?}");
+    let want = expected_frames(seconds);
+    let fwd = c.forward.expect("callee's report");
+    let bwd = c.backward.expect("callee's report");
+    assert!(bwd.max_gap_ms >= detect, "{bwd:?}");
+    for (name, d) in [("caller -> callee", fwd), ("callee -> caller", bwd)] {
+        assert_eq!(d.sent, want, "{name}: every frame is sent");
+        assert_eq!(d.received + d.lost, d.sent, "{name}: {d:?}");
+        // Each side keeps sending a frame every 20 ms towards the dead r1
+        // for at least the detection time (15 frames), and the frames lost
+        // fit in the longest gap the receiver saw; 3 frames of slack for
+        // where the outage falls between frames and timer wake-ups.
+        let per_detect = (detect / 20.0) as u32;
+        let per_gap = (d.max_gap_ms / 20.0) as u32;
+        assert!(
+            d.lost + 3 >= per_detect && d.lost <= per_gap + 3,
+            "{name}: lost {} with detection {per_detect} frames and gap {per_gap} frames: {d:?}",
+            d.lost
+        );
+    }
+    // Every frame the caller received came through r1 or r2 (loopback
+    // loses nothing else, and nothing is duplicated).
+    let (a, b) = (c.relays[0], c.relays[1]);
+    assert_eq!(a.received + b.received, bwd.received);
+    assert_eq!(a.sent + b.sent, fwd.sent);
+    assert!(
+        b.sent >= 1 && b.received >= 1,
+        "media resumed through r2: {b:?}"
+    );
+    // r2 forwarded exactly what went through it, both legs; r1 never reports.
+    let via_r2 = u64::from(b.sent + b.received);
+    assert_eq!(b.relayed_frames.map(u64::from), Some(via_r2));
+    assert_eq!(b.relayed_bytes, Some(via_r2 * FRAME_BYTES));
+    assert_eq!((a.relayed_frames, a.relayed_bytes), (None, None));
+    let s2 = stats(&r2).await;
+    assert_eq!((s2.relayed_calls, s2.relayed_frames), (1, via_r2));
+    // The callee got through r2 everything the caller sent it: its frames
+    // received minus those through r2 are what r1 delivered before it went.
+    assert!(fwd.received >= b.sent && fwd.received - b.sent <= a.sent);
+    let text = CtlReply::Call(Box::new(c.clone())).to_string();
+    eprintln!("{text}");
+    assert!(
+        text.contains(&format!("via relay {} then {}", r1.udp, r2.udp))
+            && text.contains("1 switches, 1 interruptions"),
+        "{text}"
+    );
+    for h in nodes {
+        bounded(15, "shutdown", h.shutdown())
+            .await
+            .expect("clean shutdown");
+    }
+}
+
+#[tokio::test]
+async fn an_actively_redundant_call_loses_nothing_when_one_relay_shuts_down() {
+    let mut nodes = start(5).await;
+    let infos: Vec<NodeInfo> = nodes.iter().map(|h| h.info).collect();
+    let (callee, caller, r1, r2) = (infos[1], infos[2], infos[3], infos[4]);
+    match request(&callee, CtlRequest::Register { aor: BOB.into() }).await {
+        CtlReply::Registered { .. } => {}
+        other => panic!("register: {other:?}"),
+    }
+    // Every frame goes through r1 and r2 at once.
+    let seconds = 3.0;
+    let req = CtlRequest::Call {
+        aor: BOB.into(),
+        seconds,
+        relays: vec![r1.udp, r2.udp],
+        detect_ms: Some(300),
+        redundancy: Some(2),
+    };
+    let control = caller.control;
+    let placed = tokio::spawn(async move { ctl(control, &req).await });
+    bounded(20, "the call flows through r1", async {
+        while stats(&r1).await.relayed_frames < 20 {
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let r1_handle = nodes.remove(3);
+    bounded(15, "r1 shutdown", r1_handle.shutdown())
+        .await
+        .expect("clean shutdown");
+    let c = match bounded(30, "the call ends", placed).await.expect("task") {
+        Ok(CtlReply::Call(c)) => *c,
+        other => panic!("call: {other:?}"),
+    };
+    eprintln!("{}", CtlReply::Call(Box::new(c.clone())));
+
+    // r2 carried every frame both ways: nothing lost, no interruption, and
+    // with no third candidate nothing to switch to.
+    assert_eq!(c.outcome, "completed", "{c:?}");
+    assert_eq!((c.switches, c.interruptions, c.redundancy), (0, 0, 2));
+    assert_eq!(c.relay, Some(r2.udp));
+    let want = expected_frames(seconds);
+    for (name, d) in [
+        ("caller -> callee", c.forward.expect("report")),
+        ("callee -> caller", c.backward.expect("report")),
+    ] {
+        assert_eq!(
+            (d.sent, d.received, d.lost),
+            (want, want, 0),
+            "{name}: {d:?}"
+        );
+    }
+    let (a, b) = (c.relays[0], c.relays[1]);
+    assert_eq!((a.addr, b.addr), (r1.udp, r2.udp));
+    assert_eq!(b.sent, want, "the caller sent every frame through r2");
+    assert!(a.sent < want, "and stopped sending through r1: {a:?}");
+    let via_r2 = u64::from(b.sent + b.received);
+    assert_eq!(b.relayed_frames.map(u64::from), Some(via_r2));
+    assert_eq!(b.relayed_bytes, Some(via_r2 * FRAME_BYTES));
+    assert_eq!(stats(&r2).await.relayed_frames, via_r2);
     for h in nodes {
         bounded(15, "shutdown", h.shutdown())
             .await
