@@ -411,6 +411,9 @@ pub struct NodeStats {
     /// Traffic this node accounted for, by [`TrafficClass::index`] (see
     /// [`TrafficClass`] for what counts where).
     pub traffic: [ClassTraffic; TrafficClass::COUNT],
+    /// Of `traffic`, the messages this node received (answers to its own
+    /// requests); the rest it sent. By [`TrafficClass::index`].
+    pub received: [ClassTraffic; TrafficClass::COUNT],
 }
 
 impl NodeStats {

@@ -215,6 +215,7 @@ pub fn write_data(
     let mut files: Vec<String> = tables::TABLES.iter().map(|s| s.to_string()).collect();
     tables::write_tables(out_dir, &labelled)?;
     files.push(tables::write_traffic_by_class(out_dir, &labelled)?);
+    files.extend(crate::series_tables::write(out_dir, &labelled)?);
     files.extend(crate::graph_out::write(out_dir, spec, &labelled)?);
 
     let metrics: Vec<MetricRow> = sims

@@ -8,8 +8,9 @@ pub use peerlab_core::protocol::RoutingMode;
 pub use peerlab_sim::{
     ChurnRunError, DhtNode, GraphSnapshot, InvalidConfig, LookupRecord, MeasurementWindow,
     NetworkConfig, NodeTraffic, OverlayGraph, Progress, PutRecord, RepairReport, RepairSample,
-    RunOutput, SimOptions, StaticWorkload, run_churn, run_static,
+    RunOutput, SeriesOptions, SimOptions, StaticWorkload, run_churn, run_static,
 };
+pub use peerlab_sim::series::{NodeTrafficRow, SeriesOutput, SeriesRow, group_name};
 
 #[cfg(test)]
 pub use peerlab_sim::TrafficByKind;

@@ -49,7 +49,7 @@ use crate::figures::PlotKind;
 use crate::grid::{Grid, SweepSection};
 use crate::simapi::{
     ChordConfig, ChurnError, ChurnModel, ChurnSpec, InvalidConfig, InvalidParam, NetworkConfig,
-    RoutingMode, SimOptions, StaticWorkload, WorkloadSpec,
+    RoutingMode, SeriesOptions, SimOptions, StaticWorkload, WorkloadSpec,
 };
 use peerlab_core::kademlia::{ConfigError, KademliaConfig};
 use peerlab_core::{Duration, HashAlg};
@@ -82,6 +82,10 @@ pub struct Spec {
     pub churn_workload: Option<WorkloadSpec>,
     /// Options of the simulator itself.
     pub sim: SimOptions,
+    /// `[series]`: time series of an overlay run (`timeseries.parquet`,
+    /// optionally `node_traffic.parquet`; see [`crate::series_tables`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<SeriesOptions>,
     /// `[graph]`: overlay-graph snapshots and their export.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph: Option<crate::graph_out::GraphSection>,
@@ -717,6 +721,15 @@ impl Spec {
         let param_error = |prefix: &str, e: InvalidParam| {
             value_error((format!("{prefix}.{}", e.param), e.value, e.expected))
         };
+        if let Some(s) = &self.series {
+            if self.calls.is_some() || self.churn.is_none() {
+                return Err(unsupported(
+                    "series",
+                    "time series are recorded in churn runs (a `[churn]` table) only",
+                ));
+            }
+            s.validate().map_err(sim_error)?;
+        }
         if let Some(calls) = &self.calls {
             return calls.validate(self.run.seed, file);
         }

@@ -24,6 +24,7 @@ pub mod records;
 pub mod registration;
 pub mod relay;
 pub mod scenario;
+pub mod series;
 pub mod timers;
 pub mod topology;
 
@@ -37,4 +38,6 @@ pub use records::{
 };
 pub use scenario::Progress;
 pub use scenario::churn::{ChurnRunError, run_churn};
+pub use series::{NodeTrafficRow, SeriesOptions, SeriesRow};
+pub use graph::RoutingHealth;
 pub use scenario::static_overlay::{run_static, run_static_kademlia};

@@ -9,6 +9,7 @@
 pub mod churn;
 pub mod static_overlay;
 
+use crate::series::SeriesOutput;
 use crate::config::SimOptions;
 use crate::dht::{DhtNode, Metric};
 use crate::engine::Sim;
@@ -165,6 +166,8 @@ pub(crate) struct ScenarioRows {
     pub repair: Option<RepairReport>,
     /// Whole-run joined-node-seconds.
     pub node_seconds: f64,
+    /// The time series, if asked for.
+    pub series: Option<SeriesOutput>,
 }
 
 /// A simulation of `nodes`, routed through the DHT's NAT layer if it has one.
@@ -201,5 +204,6 @@ pub(crate) fn output<D: DhtNode>(sim: &Sim<D>, rows: ScenarioRows) -> RunOutput 
         repair: rows.repair,
         class_traffic: sim.class_traffic(),
         node_seconds: rows.node_seconds,
+        series: rows.series,
     }
 }

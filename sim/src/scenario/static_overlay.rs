@@ -6,12 +6,12 @@ use super::{Progress, ScenarioRows, Snapshots, hook, judge, new_sim, output, pop
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions, StaticWorkload, invalid};
 use crate::dht::{DhtNode, Metric};
 use crate::engine::{Driver, Sim};
-use crate::graph::{GraphOptions, OverlayGraph};
-use crate::network::{Network, index_of};
+use crate::graph::{GraphOptions, OverlayGraph, successor_is_wrong};
+use crate::network::Network;
 use crate::oracle::Oracle;
 use crate::records::{LookupRecord, PutRecord, RepairReport, RepairSample, RunOutput};
 use peerlab_core::kademlia::{Kademlia, KademliaConfig};
-use peerlab_core::protocol::{RouteRole, RoutingMode};
+use peerlab_core::protocol::RoutingMode;
 use peerlab_core::rng::{NodeRng, derive_seed};
 use peerlab_core::{Command, Duration, Event, Instant, NodeId, RequestId};
 use rand::{RngExt, SeedableRng};
@@ -288,20 +288,7 @@ fn wrong_successors<D: DhtNode>(sim: &Sim<D>, oracle: &Oracle) -> u32 {
     let n = sim.len();
     (0..n)
         .filter(|&i| sim.is_up(i))
-        .filter(|&i| {
-            let truth = oracle
-                .successors(&oracle.id(i), 2, |j| sim.is_up(j))
-                .into_iter()
-                .find(|&j| j != i)
-                .unwrap_or(i);
-            let succ = sim
-                .node(i)
-                .routes()
-                .iter()
-                .find(|e| e.role == RouteRole::Successor(0))
-                .and_then(|e| index_of(e.contact.addr, n));
-            succ != Some(truth)
-        })
+        .filter(|&i| successor_is_wrong(i, &sim.node(i).routes(), n, oracle, |j| sim.is_up(j)))
         .count() as u32
 }
 
@@ -550,6 +537,7 @@ pub fn run_static<D: DhtNode>(
             snapshots,
             repair: repair.report,
             node_seconds,
+            series: None,
         },
     ))
 }
