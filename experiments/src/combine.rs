@@ -7,6 +7,8 @@
 //! DIR/runs.parquet    one row per run and protocol
 //! DIR/lookups.parquet puts.parquet traffic.parquet nodes.parquet traffic_by_class.parquet
 //!                     every run's rows, in run order, plus run_id, point, replication
+//! DIR/timeseries.parquet node_traffic.parquet
+//!                     the same, over the runs that recorded them (`[series]`)
 //! DIR/summary.csv     per grid point, protocol and metric: over replications
 //! DIR/manifest.json   written last
 //! ```
@@ -41,6 +43,7 @@ use crate::record::{RUN_RECORD, RunRecord};
 use crate::run::{SUMMARY, events_per_s};
 use crate::spec::Spec;
 use crate::summary::{CSV_HEADER, Stats, num};
+use crate::series_tables;
 use crate::tables::{self, TABLES, write_parquet};
 use polars::prelude::{Column, DataFrame, ParquetReader, SerReader};
 use std::path::Path;
@@ -209,7 +212,7 @@ fn read_parquet(path: &Path, name: &str) -> Result<DataFrame, Error> {
 
 /// An event table of every run, in run order, with `run_id`, `point` and
 /// `replication` appended.
-fn event_table(dir: &Path, name: &str, records: &[RunRecord]) -> Result<DataFrame, Error> {
+fn event_table(dir: &Path, name: &str, records: &[&RunRecord]) -> Result<DataFrame, Error> {
     let err = table_error(name);
     let run_columns = |r: Option<&RunRecord>, height: usize| {
         [
@@ -228,7 +231,7 @@ fn event_table(dir: &Path, name: &str, records: &[RunRecord]) -> Result<DataFram
         ]
     };
     let mut all: Option<DataFrame> = None;
-    for r in records {
+    for &r in records {
         let mut df = read_parquet(&dir.join(RUNS_DIR).join(&r.run_id).join(name), name)?;
         let h = df.height();
         for c in run_columns(Some(r), h) {
@@ -400,9 +403,21 @@ pub fn write_combined(
     }
     let mut files = vec![RUNS_TABLE.to_string()];
     write_parquet(&dir.join(RUNS_TABLE), &mut runs_frame(grid, records)?)?;
+    let all: Vec<&RunRecord> = records.iter().collect();
     for name in TABLES.iter().chain([&tables::TRAFFIC_BY_CLASS]) {
-        write_parquet(&dir.join(name), &mut event_table(dir, name, records)?)?;
+        write_parquet(&dir.join(name), &mut event_table(dir, name, &all)?)?;
         files.push(name.to_string());
+    }
+    // The series tables, from the runs that recorded them.
+    for name in [series_tables::TIMESERIES, series_tables::NODE_TRAFFIC] {
+        let with: Vec<&RunRecord> = records
+            .iter()
+            .filter(|r| r.files.iter().any(|f| f == name))
+            .collect();
+        if !with.is_empty() {
+            write_parquet(&dir.join(name), &mut event_table(dir, name, &with)?)?;
+            files.push(name.to_string());
+        }
     }
     let rows = point_rows(grid, records);
     write_bytes_atomic(&dir.join(SUMMARY), summary_csv(grid, &rows).as_bytes())?;
