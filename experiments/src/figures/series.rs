@@ -176,6 +176,16 @@ pub(super) fn series(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
             if series.iter().all(|s| s.points.len() < 2) {
                 continue;
             }
+            // Success fills up to 1 from a round value below its lowest
+            // point (as the lookup-success figure); the shares are small,
+            // so they fit the data.
+            let y_range = (q.name == "interval_success_timeseries").then(|| {
+                let lo = series
+                    .iter()
+                    .flat_map(|x| x.points.iter().map(|p| p.lo.min(p.mean)))
+                    .fold(1.0, f64::min);
+                ((((lo - 0.02) * 20.0).floor() / 20.0).max(0.0), 1.0)
+            });
             out.push(Figure {
                 name: format!("{}{suffix}", q.name),
                 kind: PlotKind::Series,
@@ -183,8 +193,7 @@ pub(super) fn series(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
                     title: format!("{} ({scenario})", q.title),
                     y_desc: q.y_desc.into(),
                     band_desc: band_desc.into(),
-                    // Success fills 0..1; the shares are small, so they fit the data.
-                    y_range: (q.name == "interval_success_timeseries").then_some((0.0, 1.0)),
+                    y_range,
                     series,
                 }),
             });
