@@ -34,6 +34,9 @@
 //!   another origin as [`TrafficClass::Lookup`]; today only user lookups are
 //!   routed recursively, so this is exact.
 //!
+//! [`NodeStats::received`] holds the part of a node's count that it
+//! received (the answers); the rest it sent.
+//!
 //! Summed over all nodes, every delivered message is thus counted once,
 //! except replies nobody waited for any more (and requests, counted when
 //! sent, that were lost). Counting costs one array addition per message.

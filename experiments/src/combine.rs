@@ -41,9 +41,9 @@ use crate::manifest::{
 use crate::output::write_bytes_atomic;
 use crate::record::{RUN_RECORD, RunRecord};
 use crate::run::{SUMMARY, events_per_s};
+use crate::series_tables;
 use crate::spec::Spec;
 use crate::summary::{CSV_HEADER, Stats, num};
-use crate::series_tables;
 use crate::tables::{self, TABLES, write_parquet};
 use polars::prelude::{Column, DataFrame, ParquetReader, SerReader};
 use std::path::Path;

@@ -43,7 +43,10 @@ pub fn timeseries_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
     where
         polars::prelude::Series: polars::prelude::NamedFrom<Vec<V>, [V]>,
     {
-        Column::new(name.into(), rows.iter().map(|(_, r)| f(r)).collect::<Vec<V>>())
+        Column::new(
+            name.into(),
+            rows.iter().map(|(_, r)| f(r)).collect::<Vec<V>>(),
+        )
     }
     let r = &rows;
     frame(vec![
@@ -65,7 +68,9 @@ pub fn timeseries_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
         }),
         c("bytes", r, |x| x.bytes),
         c("node_seconds", r, |x| x.node_seconds),
-        c("bytes_per_node_s", r, |x| ratio(x.bytes as f64, x.node_seconds)),
+        c("bytes_per_node_s", r, |x| {
+            ratio(x.bytes as f64, x.node_seconds)
+        }),
         c("live_nodes", r, |x| x.health.live_nodes),
         c("routing_entries", r, |x| x.health.entries),
         c("dead_entries", r, |x| x.health.dead_entries),
@@ -73,7 +78,9 @@ pub fn timeseries_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
             ratio(x.health.entries as f64, x.health.live_nodes as f64)
         }),
         c("dead_entry_share", r, |x| x.health.dead_entry_share()),
-        c("ring_members", r, |x| x.ring.then_some(x.health.ring_members)),
+        c("ring_members", r, |x| {
+            x.ring.then_some(x.health.ring_members)
+        }),
         c("wrong_successors", r, |x| {
             x.ring.then_some(x.health.wrong_successors)
         }),
@@ -147,11 +154,7 @@ pub fn node_traffic_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
     ])
 }
 
-fn write_one(
-    dir: &Path,
-    name: &str,
-    df: PolarsResult<DataFrame>,
-) -> Result<String, Error> {
+fn write_one(dir: &Path, name: &str, df: PolarsResult<DataFrame>) -> Result<String, Error> {
     let mut df = df.map_err(|source| Error::Table {
         name: name.to_string(),
         source,

@@ -5,12 +5,12 @@ pub use peerlab_churn::{ChurnError, ChurnModel, ChurnSpec, InvalidParam, Workloa
 pub use peerlab_core::chord::{Chord, ChordConfig};
 pub use peerlab_core::kademlia::Kademlia;
 pub use peerlab_core::protocol::RoutingMode;
+pub use peerlab_sim::series::{NodeTrafficRow, SeriesOutput, SeriesRow, group_name};
 pub use peerlab_sim::{
     ChurnRunError, DhtNode, GraphSnapshot, InvalidConfig, LookupRecord, MeasurementWindow,
     NetworkConfig, NodeTraffic, OverlayGraph, Progress, PutRecord, RepairReport, RepairSample,
     RunOutput, SeriesOptions, SimOptions, StaticWorkload, run_churn, run_static,
 };
-pub use peerlab_sim::series::{NodeTrafficRow, SeriesOutput, SeriesRow, group_name};
 
 #[cfg(test)]
 pub use peerlab_sim::TrafficByKind;

@@ -24,6 +24,7 @@
 //! [workload]                # static scenario: the simulator's StaticWorkload
 //! [sim]                     # the simulator's SimOptions
 //! [graph]                   # overlay-graph snapshots (crate::graph_out)
+//! [series]                  # churn runs: time series (peerlab_sim::series)
 //! [plots]                   # which figures to draw (default: all that apply)
 //! kinds = ["hops", "latency_cdf", "timeseries"]
 //! ```

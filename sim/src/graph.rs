@@ -495,7 +495,10 @@ impl<'a> Builder<'a> {
 /// The entries of one node's routing state that count as routing entries
 /// (replacement caches left out), each with the node it names, if any
 /// ([`index_of`] among `n` nodes).
-fn routing_targets(routes: &[RouteEntry], n: u32) -> impl Iterator<Item = (Option<u32>, &RouteEntry)> {
+fn routing_targets(
+    routes: &[RouteEntry],
+    n: u32,
+) -> impl Iterator<Item = (Option<u32>, &RouteEntry)> {
     routes
         .iter()
         .filter(|e| !matches!(e.role, RouteRole::Replacement(_)))

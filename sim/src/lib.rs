@@ -30,6 +30,7 @@ pub mod topology;
 
 pub use config::{InvalidConfig, LatencyModel, NetworkConfig, SimOptions, StaticWorkload};
 pub use dht::{DhtNode, Metric};
+pub use graph::RoutingHealth;
 pub use graph::{GraphOptions, GraphSnapshot, OverlayEdge, OverlayGraph, OverlayNode};
 pub use hierarchy::{NatOverlay, Roles};
 pub use records::{
@@ -38,6 +39,5 @@ pub use records::{
 };
 pub use scenario::Progress;
 pub use scenario::churn::{ChurnRunError, run_churn};
-pub use series::{NodeTrafficRow, SeriesOptions, SeriesRow};
-pub use graph::RoutingHealth;
 pub use scenario::static_overlay::{run_static, run_static_kademlia};
+pub use series::{NodeTrafficRow, SeriesOptions, SeriesRow};

@@ -322,11 +322,7 @@ pub struct Series {
 fn grid_time(k: u64, step: f64, end: f64) -> Option<f64> {
     let t = k as f64 * step;
     let prev = (k - 1) as f64 * step;
-    if prev >= end {
-        None
-    } else {
-        Some(t.min(end))
-    }
+    if prev >= end { None } else { Some(t.min(end)) }
 }
 
 fn instant(s: f64) -> Instant {

@@ -111,11 +111,20 @@ fn population_and_churn_per_interval_match_a_replay_of_the_event_list() {
         "the run has churn to count"
     );
     // Lookups per interval add up to the lookups that finished.
-    let finished = out.lookups.iter().filter(|l| l.latency_ms.is_finite()).count();
+    let finished = out
+        .lookups
+        .iter()
+        .filter(|l| l.latency_ms.is_finite())
+        .count();
     let ok = out.lookups.iter().filter(|l| l.success).count();
-    assert_eq!(rows.iter().map(|r| r.lookups as usize).sum::<usize>(), finished);
     assert_eq!(
-        rows.iter().map(|r| r.lookup_successes as usize).sum::<usize>(),
+        rows.iter().map(|r| r.lookups as usize).sum::<usize>(),
+        finished
+    );
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.lookup_successes as usize)
+            .sum::<usize>(),
         ok
     );
     // Bytes per interval add up to the run's bytes.
@@ -151,7 +160,11 @@ fn a_mass_failure_drops_the_population_by_its_fraction_at_the_instant() {
         b.online_nodes, a.online_nodes, a.fails
     );
     assert!(before > 30, "a population to halve: {before}");
-    assert_eq!(a.online_nodes, before - killed, "half the online nodes fail");
+    assert_eq!(
+        a.online_nodes,
+        before - killed,
+        "half the online nodes fail"
+    );
     assert!(a.fails >= killed);
     // The routing state sees it: the dead-entry share jumps at the instant.
     assert!(
@@ -180,7 +193,10 @@ fn routing_health_equals_the_graph_snapshot_at_the_same_instant() {
             assert_eq!(r.health.dead_entries, s.dead_entries, "at {} s", s.time_s);
             assert_eq!(r.health.dead_entry_share(), s.dead_entry_share);
         }
-        assert!(out.snapshots[1].dead_entries > 0, "the failure leaves dead entries");
+        assert!(
+            out.snapshots[1].dead_entries > 0,
+            "the failure leaves dead entries"
+        );
     }
 }
 

@@ -11,10 +11,10 @@
 use super::{Progress, ScenarioRows, Snapshots, hook, judge, new_sim, output, population, unhook};
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions};
 use crate::dht::DhtNode;
+use crate::dht::Metric;
 use crate::engine::{Driver, Sim};
 use crate::network::Network;
 use crate::oracle::Oracle;
-use crate::dht::Metric;
 use crate::records::{LookupRecord, MeasurementWindow, RunOutput, TrafficByKind};
 use crate::series::{SampleContext, Series, Tally, churn_phase};
 use peerlab_churn::{

@@ -9,13 +9,13 @@
 pub mod churn;
 pub mod static_overlay;
 
-use crate::series::SeriesOutput;
 use crate::config::SimOptions;
 use crate::dht::{DhtNode, Metric};
 use crate::engine::Sim;
 use crate::graph::{GraphOptions, GraphSnapshot, OverlayGraph};
 use crate::oracle::Oracle;
 use crate::records::{LookupRecord, MeasurementWindow, PutRecord, RepairReport, RunOutput};
+use crate::series::SeriesOutput;
 use peerlab_core::rng::{NodeRng, derive_seed};
 use peerlab_core::{Contact, Duration, Instant, NodeId, Protocol};
 use rand::SeedableRng;
