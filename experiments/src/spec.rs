@@ -24,7 +24,7 @@
 //! [workload]                # static scenario: the simulator's StaticWorkload
 //! [sim]                     # the simulator's SimOptions
 //! [graph]                   # overlay-graph snapshots (crate::graph_out)
-//! [series]                  # churn runs: time series (peerlab_sim::series)
+//! [series]                  # time series of the run (peerlab_sim::series)
 //! [plots]                   # which figures to draw (default: all that apply)
 //! kinds = ["hops", "latency_cdf", "timeseries"]
 //! ```
@@ -723,10 +723,10 @@ impl Spec {
             value_error((format!("{prefix}.{}", e.param), e.value, e.expected))
         };
         if let Some(s) = &self.series {
-            if self.calls.is_some() || self.churn.is_none() {
+            if self.calls.is_some() {
                 return Err(unsupported(
                     "series",
-                    "time series are recorded in churn runs (a `[churn]` table) only",
+                    "time series are recorded in overlay runs; a calls run (`[calls]`) has none",
                 ));
             }
             s.validate().map_err(sim_error)?;

@@ -259,9 +259,9 @@ fn bad_series_tables_name_their_path() {
     assert!(err.contains("series.node_traffic_interval_s = -5"), "{err}");
     let (err, _, _d) = run_spec(&format!("{base}[series]\nintervall_s = 5.0\n"));
     assert!(err.contains("series.intervall_s"), "{err}");
-    // Time series are recorded in churn runs only.
-    let (err, _, _d) = run_spec("[series]\ninterval_s = 10.0\n");
-    assert!(err.contains("`series`") && err.contains("churn"), "{err}");
+    // Time series are recorded in overlay runs only.
+    let (err, _, _d) = run_spec("[series]\ninterval_s = 10.0\n[calls]\n");
+    assert!(err.contains("`series`") && err.contains("calls"), "{err}");
 }
 
 #[test]

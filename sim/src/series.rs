@@ -1,4 +1,4 @@
-//! Time series of an overlay run, sampled at fixed intervals of simulated
+//! Time series of an overlay run (churn or static), sampled at fixed intervals of simulated
 //! time: the population, churn, lookups and traffic of each interval and the
 //! routing state's health at its end ([`SeriesRow`]), and optionally each
 //! node's traffic by purpose in each interval ([`NodeTrafficRow`]).

@@ -329,3 +329,70 @@ fn sampling_does_not_change_the_run() {
     );
     assert!(plain.series.is_none());
 }
+
+#[test]
+fn a_static_mass_failure_drops_the_population_by_its_fraction_and_matches_the_repair_samples() {
+    use peerlab_sim::{StaticWorkload, run_static};
+    let work = StaticWorkload {
+        join_window_s: 20.0,
+        settle_s: 100.0,
+        lookups: 300,
+        lookup_window_s: 300.0,
+        puts: 0,
+        fail_fraction: 0.25,
+        fail_at_s: Some(200.0),
+        repair_sample_s: 10.0,
+        repair_max_s: 200.0,
+        ..StaticWorkload::default()
+    };
+    let net = NetworkConfig {
+        nodes: 200,
+        ..NetworkConfig::default()
+    };
+    let out = run_static::<Chord>(
+        &net,
+        &work,
+        &series(10.0, false),
+        ChordConfig::default(),
+        ChordConfig::DEFAULT_ROUTING,
+        SEED,
+        &mut |_| {},
+    )
+    .expect("valid run");
+    let rows = &out_series(&out).rows;
+    let row = |t: f64| rows.iter().find(|r| r.time_s == t).expect("a sample at t");
+    // Analytic: every node is up until the failure, then a quarter of 200 fail.
+    let (b, a) = (row(190.0), row(200.0));
+    assert_eq!((b.online_nodes, b.joined_nodes), (200, 200));
+    assert_eq!((a.online_nodes, a.joined_nodes, a.fails), (150, 150, 50));
+    assert!(rows.iter().all(|r| r.phase == "static"));
+    assert_eq!(rows.iter().map(|r| r.joins).sum::<u32>(), 200);
+    // The repair samples, taken by the static scenario's own sampler at the
+    // same instants, agree on the dead-entry share and wrong successors.
+    let repair = out.repair.as_ref().expect("a failure");
+    assert!(repair.samples.len() >= 2);
+    for s in &repair.samples {
+        let r = row(s.time_s);
+        assert_eq!(
+            r.health.dead_entry_share(),
+            s.dead_entry_share,
+            "at {} s",
+            s.time_s
+        );
+        assert_eq!(
+            Some(r.health.wrong_successors),
+            s.wrong_successors,
+            "at {} s",
+            s.time_s
+        );
+    }
+    assert!(a.health.wrong_successors > 0);
+    // Joined-node-seconds per interval add up to the run's (which runs past
+    // the last sample only if the repair sampling does).
+    let ns: f64 = rows.iter().map(|r| r.node_seconds).sum();
+    let last = rows.last().unwrap().time_s;
+    assert!(ns <= out.node_seconds + 1e-6);
+    assert!(
+        (out.node_seconds - ns - 150.0 * (out.sim_time_s - last)).abs() < 1e-6 * out.node_seconds
+    );
+}
