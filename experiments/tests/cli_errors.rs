@@ -260,7 +260,12 @@ fn bad_series_tables_name_their_path() {
     let (err, _, _d) = run_spec(&format!("{base}[series]\nintervall_s = 5.0\n"));
     assert!(err.contains("series.intervall_s"), "{err}");
     // Time series are recorded in overlay runs only.
-    let (err, _, _d) = run_spec("[series]\ninterval_s = 10.0\n[calls]\n");
+    let (err, _, _d) = run_spec(
+        "[series]\ninterval_s = 10.0\n[calls]\n\
+         churn = { nodes = 100, model = { kind = \"skype-supernode\" }, measurement_s = 600.0 }\n\
+         nat = { preset = \"consumer\" }\ncalls = { rate_per_s = 0.001 }\n\
+         strategies = [{ kind = \"random\" }]\n",
+    );
     assert!(err.contains("`series`") && err.contains("calls"), "{err}");
 }
 

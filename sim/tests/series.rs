@@ -296,6 +296,35 @@ fn node_traffic_adds_up_to_the_node_and_class_totals() {
                 class[2 * r.class as usize + 1] += v[1] + v[3];
             }
         }
+        // Within every interval, what a node counted under its classes is
+        // part of what the engine saw it send and receive.
+        let mut k = 0;
+        while k < s.node_rows.len() {
+            let (iv, node) = (s.node_rows[k].interval, s.node_rows[k].node);
+            let mut classes = [0u64; 4];
+            let mut everything = [0u64; 4];
+            while k < s.node_rows.len()
+                && (s.node_rows[k].interval, s.node_rows[k].node) == (iv, node)
+            {
+                let r = s.node_rows[k];
+                let v = [r.sent_messages, r.sent_bytes, r.recv_messages, r.recv_bytes];
+                let acc = if r.class == ALL {
+                    &mut everything
+                } else {
+                    &mut classes
+                };
+                for (a, x) in acc.iter_mut().zip(v) {
+                    *a += x as u64;
+                }
+                k += 1;
+            }
+            for j in 0..4 {
+                assert!(
+                    classes[j] <= everything[j],
+                    "node {node}, interval {iv}: {classes:?} > {everything:?}"
+                );
+            }
+        }
         for (i, t) in out.node_traffic.iter().enumerate() {
             assert_eq!(
                 all[i],
