@@ -217,6 +217,8 @@ struct Client {
     requests_sent: u64,
     request_timeouts: u64,
     traffic: [crate::protocol::ClassTraffic; TrafficClass::COUNT],
+    /// Of `traffic`, the answers received.
+    received: [crate::protocol::ClassTraffic; TrafficClass::COUNT],
 }
 
 enum State<P> {
@@ -280,6 +282,7 @@ impl<P: Tiered> Hierarchy<P> {
                 requests_sent: 0,
                 request_timeouts: 0,
                 traffic: Default::default(),
+                received: Default::default(),
             })),
             rng: NodeRng::seed_from_u64(seed),
             next_txid: 0,
@@ -665,6 +668,7 @@ impl<P: Tiered> Hierarchy<P> {
             return;
         };
         c.traffic[class_of(&a.op).index()].add(len);
+        c.received[class_of(&a.op).index()].add(len);
         let Body::ClientAnswer {
             hops,
             sent,
@@ -1044,6 +1048,7 @@ impl<P: Tiered> Protocol for Hierarchy<P> {
                 request_timeouts: c.request_timeouts,
                 active_lookups: c.asking.len() + c.queued.len(),
                 traffic: c.traffic,
+                received: c.received,
                 ..NodeStats::default()
             },
         }

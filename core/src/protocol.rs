@@ -34,6 +34,9 @@
 //!   another origin as [`TrafficClass::Lookup`]; today only user lookups are
 //!   routed recursively, so this is exact.
 //!
+//! [`NodeStats::received`] holds the part of a node's count that it
+//! received (the answers); the rest it sent.
+//!
 //! Summed over all nodes, every delivered message is thus counted once,
 //! except replies nobody waited for any more (and requests, counted when
 //! sent, that were lost). Counting costs one array addition per message.
@@ -411,6 +414,9 @@ pub struct NodeStats {
     /// Traffic this node accounted for, by [`TrafficClass::index`] (see
     /// [`TrafficClass`] for what counts where).
     pub traffic: [ClassTraffic; TrafficClass::COUNT],
+    /// Of `traffic`, the messages this node received (answers to its own
+    /// requests); the rest it sent. By [`TrafficClass::index`].
+    pub received: [ClassTraffic; TrafficClass::COUNT],
 }
 
 impl NodeStats {

@@ -61,6 +61,8 @@ pub(crate) struct Rpcs<P> {
     max_timeout: Duration,
     retries: u8,
     traffic: [ClassTraffic; TrafficClass::COUNT],
+    /// Of `traffic`, the answers received.
+    received: [ClassTraffic; TrafficClass::COUNT],
 }
 
 impl<P: Clone> Rpcs<P> {
@@ -85,6 +87,7 @@ impl<P: Clone> Rpcs<P> {
             max_timeout,
             retries,
             traffic: [ClassTraffic::default(); TrafficClass::COUNT],
+            received: [ClassTraffic::default(); TrafficClass::COUNT],
         }
     }
 
@@ -145,6 +148,11 @@ impl<P: Clone> Rpcs<P> {
         self.traffic
     }
 
+    /// Of [`Rpcs::traffic`], the answers received, by [`TrafficClass::index`].
+    pub fn received(&self) -> [ClassTraffic; TrafficClass::COUNT] {
+        self.received
+    }
+
     /// The request an answer belongs to, if it is outstanding and the answer
     /// comes from the node or address it was sent to. Removes it, and counts
     /// the answer under the request's class.
@@ -155,6 +163,7 @@ impl<P: Clone> Rpcs<P> {
         }
         let p = self.pending.remove(&msg.txid)?;
         self.traffic[p.class.index()].add(msg.encoded_len());
+        self.received[p.class.index()].add(msg.encoded_len());
         if !p.retransmitted {
             self.rtt.sample(now - p.sent);
         }

@@ -44,6 +44,7 @@ use crate::manifest::{
 use crate::output::write_bytes_atomic;
 use crate::record::{RUN_RECORD, RunRecord};
 use crate::run::{SUMMARY, events_per_s};
+use crate::series_tables;
 use crate::spec::Spec;
 use crate::summary::{CSV_HEADER, Stats, num};
 use crate::tables::{self, write_parquet};
@@ -68,6 +69,8 @@ pub const COMBINED_TABLES: &[&str] = &[
     crate::graph_out::REPAIR,
     crate::graph_out::REPAIR_SAMPLES,
     tables::REGISTRATIONS,
+    series_tables::TIMESERIES,
+    series_tables::NODE_TRAFFIC,
     crate::calls_tables::CALLS,
     crate::calls_tables::RELAY_NODES,
 ];

@@ -16,6 +16,7 @@
 //! | `lookup_outcomes` | `lookup_outcomes`, stacked bars per group | there are measured lookups and the oracle judged them |
 //! | `traffic_by_kind` | `traffic_by_kind`, stacked bars per group | `traffic.parquet` has traffic |
 //! | `cost_performance` | `cost_performance`, latency against bytes/node/s with each protocol's convex hull | `summary.csv` has `bytes_per_node_s` and `lookup_latency_ms` |
+//! | `series` | `population_timeseries`, `dead_entry_share_timeseries`, `interval_success_timeseries`, `wrong_successor_timeseries` (Chord) from `timeseries.parquet`, 95% CI bands across replications (a sweep: one set per protocol, `..._PROTOCOL`) | the run recorded a `[series]` with two or more samples |
 //!
 //! A group is a (protocol, grid point) pair. A spec chooses kinds with
 //! `[plots] kinds = [...]`; without it every kind that applies is drawn.
@@ -26,6 +27,7 @@
 mod bars;
 mod context;
 mod distributions;
+mod series;
 mod sweep;
 mod timeline;
 
@@ -63,11 +65,14 @@ pub enum PlotKind {
     TrafficByKind,
     /// Latency against bytes/node/s with each protocol's convex hull.
     CostPerformance,
+    /// Population, dead-entry share, lookup success and wrong successors
+    /// per sampling interval, from `timeseries.parquet`.
+    Series,
 }
 
 impl PlotKind {
     /// Every kind, in drawing order.
-    pub const ALL: [PlotKind; 7] = [
+    pub const ALL: [PlotKind; 8] = [
         PlotKind::Hops,
         PlotKind::LatencyCdf,
         PlotKind::MetricVsParam,
@@ -75,6 +80,7 @@ impl PlotKind {
         PlotKind::LookupOutcomes,
         PlotKind::TrafficByKind,
         PlotKind::CostPerformance,
+        PlotKind::Series,
     ];
 
     /// The name a spec uses.
@@ -87,6 +93,7 @@ impl PlotKind {
             PlotKind::LookupOutcomes => "lookup_outcomes",
             PlotKind::TrafficByKind => "traffic_by_kind",
             PlotKind::CostPerformance => "cost_performance",
+            PlotKind::Series => "series",
         }
     }
 }
@@ -167,6 +174,7 @@ pub fn plan(rd: &ResultDir) -> Vec<Figure> {
             PlotKind::LookupOutcomes => bars::outcomes(&ctx, &mut out),
             PlotKind::TrafficByKind => bars::traffic_by_kind(&ctx, &mut out),
             PlotKind::CostPerformance => sweep::cost(&ctx, &mut out),
+            PlotKind::Series => series::series(&ctx, &mut out),
         }
         if out.len() == before && rd.spec.as_ref().is_some_and(|s| s.plots.kinds.is_some()) {
             tracing::warn!(

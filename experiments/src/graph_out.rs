@@ -105,6 +105,7 @@ impl GraphSection {
 /// (sorted, without duplicates) and graphs kept when they are exported.
 pub fn sim_options(spec: &Spec) -> SimOptions {
     let mut opts = spec.sim.clone();
+    opts.series = spec.series.clone();
     if let Some(g) = &spec.graph {
         opts.snapshot_at_s.extend(&g.at_s);
         opts.snapshot_at_s.sort_by(f64::total_cmp);

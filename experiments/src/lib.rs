@@ -49,6 +49,7 @@ pub mod record;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod series_tables;
 pub mod shard;
 mod simapi;
 pub mod spec;

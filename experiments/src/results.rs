@@ -122,6 +122,25 @@ pub struct Summary {
     pub rows: Vec<SummaryRow>,
 }
 
+/// One sampling interval of one run, from `timeseries.parquet`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesPoint {
+    /// Index into [`ResultDir::groups`].
+    pub group: usize,
+    /// The run (`run_id` in a sweep; empty for a single run).
+    pub run: String,
+    /// End of the interval, in seconds.
+    pub time_s: f64,
+    /// Nodes up at `time_s`.
+    pub online_nodes: f64,
+    /// Share of live nodes' routing entries naming a node that is down.
+    pub dead_entry_share: f64,
+    /// Share of the lookups finished in the interval that succeeded (NaN: none).
+    pub success_rate: f64,
+    /// Chord: share of ring members with a wrong first successor (NaN otherwise).
+    pub wrong_successor_share: f64,
+}
+
 /// Everything figures and the report read from a result directory.
 #[derive(Clone, Debug)]
 pub struct ResultDir {
@@ -142,6 +161,8 @@ pub struct ResultDir {
     pub summary: Summary,
     /// The text of `summary.csv`.
     pub summary_text: String,
+    /// `timeseries.parquet`, when present.
+    pub series: Vec<SeriesPoint>,
     /// The resolved spec, from `spec.toml` or else the manifest.
     pub spec: Option<Spec>,
     /// The text of `spec.toml`, when present.
@@ -492,6 +513,32 @@ impl ResultDir {
             }
         }
 
+        let mut series = Vec::new();
+        let path = dir.join(crate::series_tables::TIMESERIES);
+        if path.exists() {
+            let df = read_parquet(&path)?;
+            let keys = Keys::of(&df, &path)?;
+            let col = |name: &str| f64s(&df, name, &path);
+            let (t, online, dead, success, wrong) = (
+                col("time_s")?,
+                col("online_nodes")?,
+                col("dead_entry_share")?,
+                col("success_rate")?,
+                col("wrong_successor_share")?,
+            );
+            for i in 0..df.height() {
+                series.push(SeriesPoint {
+                    group: group_index(&mut groups, keys.group(i)),
+                    run: keys.run(i),
+                    time_s: t[i],
+                    online_nodes: online[i],
+                    dead_entry_share: dead[i],
+                    success_rate: success[i],
+                    wrong_successor_share: wrong[i],
+                });
+            }
+        }
+
         let spec_path = dir.join(SPEC_FILE);
         let spec_text = match std::fs::read_to_string(&spec_path) {
             Ok(t) => Some(t),
@@ -522,6 +569,7 @@ impl ResultDir {
             node_counts,
             summary,
             summary_text,
+            series,
             spec,
             spec_text,
             manifest_text,

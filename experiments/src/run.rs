@@ -218,6 +218,7 @@ pub fn write_data(
     if spec.has_registrations() {
         files.push(tables::write_registrations(out_dir, &labelled)?);
     }
+    files.extend(crate::series_tables::write(out_dir, &labelled)?);
     files.extend(crate::graph_out::write(out_dir, spec, &labelled)?);
 
     let metrics: Vec<MetricRow> = sims

@@ -6,10 +6,11 @@ pub use peerlab_core::chord::{Chord, ChordConfig};
 pub use peerlab_core::kademlia::Kademlia;
 pub use peerlab_core::protocol::RoutingMode;
 pub use peerlab_sim::registration::registrar_config;
+pub use peerlab_sim::series::{NodeTrafficRow, SeriesOutput, SeriesRow, group_name};
 pub use peerlab_sim::{
     ChurnRunError, DhtNode, GraphSnapshot, InvalidConfig, LookupRecord, MeasurementWindow,
     NetworkConfig, NodeTraffic, OverlayGraph, Progress, PutRecord, RegistrationRead, RepairReport,
-    RepairSample, RunOutput, SimOptions, StaticWorkload, run_churn, run_static,
+    RepairSample, RunOutput, SeriesOptions, SimOptions, StaticWorkload, run_churn, run_static,
 };
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 //! [workload]                # static scenario: the simulator's StaticWorkload
 //! [sim]                     # the simulator's SimOptions
 //! [graph]                   # overlay-graph snapshots (crate::graph_out)
+//! [series]                  # time series of the run (peerlab_sim::series)
 //! [plots]                   # which figures to draw (default: all that apply)
 //! kinds = ["hops", "latency_cdf", "timeseries"]
 //! metrics = ["lookup_hops"]  # what metric_vs_param draws (default: the main ones)
@@ -50,7 +51,7 @@ use crate::figures::PlotKind;
 use crate::grid::{Grid, SweepSection};
 use crate::simapi::{
     ChordConfig, ChurnError, ChurnModel, ChurnSpec, InvalidConfig, InvalidParam, NetworkConfig,
-    RoutingMode, SimOptions, StaticWorkload, WorkloadSpec, registrar_config,
+    RoutingMode, SeriesOptions, SimOptions, StaticWorkload, WorkloadSpec, registrar_config,
 };
 use peerlab_core::kademlia::{ConfigError, KademliaConfig};
 use peerlab_core::{Duration, HashAlg};
@@ -83,6 +84,10 @@ pub struct Spec {
     pub churn_workload: Option<WorkloadSpec>,
     /// Options of the simulator itself.
     pub sim: SimOptions,
+    /// `[series]`: time series of an overlay run (`timeseries.parquet`,
+    /// optionally `node_traffic.parquet`; see [`crate::series_tables`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<SeriesOptions>,
     /// `[graph]`: overlay-graph snapshots and their export.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph: Option<crate::graph_out::GraphSection>,
@@ -723,6 +728,15 @@ impl Spec {
         let param_error = |prefix: &str, e: InvalidParam| {
             value_error((format!("{prefix}.{}", e.param), e.value, e.expected))
         };
+        if let Some(s) = &self.series {
+            if self.calls.is_some() {
+                return Err(unsupported(
+                    "series",
+                    "time series are recorded in overlay runs; a calls run (`[calls]`) has none",
+                ));
+            }
+            s.validate().map_err(sim_error)?;
+        }
         if let Some(calls) = &self.calls {
             return calls.validate(self.run.seed, file);
         }

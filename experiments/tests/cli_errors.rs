@@ -276,6 +276,28 @@ fn bad_churn_tables_name_their_path() {
 }
 
 #[test]
+fn bad_series_tables_name_their_path() {
+    let base = "[churn]\nnodes = 20\nmeasurement_s = 60.0\nmodel = { kind = \"p2psim\" }\n";
+    let (err, spec, _d) = run_spec(&format!("{base}[series]\ninterval_s = 0.0\n"));
+    assert!(err.contains(spec.to_str().unwrap()), "{err}");
+    assert!(err.contains("series.interval_s = 0"), "{err}");
+    let (err, _, _d) = run_spec(&format!(
+        "{base}[series]\nnode_traffic = true\nnode_traffic_interval_s = -5.0\n"
+    ));
+    assert!(err.contains("series.node_traffic_interval_s = -5"), "{err}");
+    let (err, _, _d) = run_spec(&format!("{base}[series]\nintervall_s = 5.0\n"));
+    assert!(err.contains("series.intervall_s"), "{err}");
+    // Time series are recorded in overlay runs only.
+    let (err, _, _d) = run_spec(
+        "[series]\ninterval_s = 10.0\n[calls]\n\
+         churn = { nodes = 100, model = { kind = \"skype-supernode\" }, measurement_s = 600.0 }\n\
+         nat = { preset = \"consumer\" }\ncalls = { rate_per_s = 0.001 }\n\
+         strategies = [{ kind = \"random\" }]\n",
+    );
+    assert!(err.contains("`series`") && err.contains("calls"), "{err}");
+}
+
+#[test]
 fn spec_show_prints_the_new_tables_and_round_trips() {
     let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/p2psim_churn.toml");
     let o = peerlab(&["spec", "show", spec]);

@@ -680,3 +680,112 @@ fn merge_refuses_mismatching_or_incomplete_shards() {
     sweep(&a, &d.join("whole"), &[]);
     assert_same_results(&d.join("whole"), &merged);
 }
+
+/// A churn sweep with time series: 2 points × 2 replications, both
+/// protocols, per-node traffic on.
+const SERIES: &str = r#"
+[run]
+name = "series"
+seed = 9
+
+[dht]
+protocol = ["kademlia", "chord"]
+
+[churn]
+nodes = 30
+model = { kind = "p2psim" }
+join_rate_per_s = 10.0
+warmup_s = 36000.0
+transition_s = 300.0
+measurement_s = 297.0
+
+[churn_workload]
+lookups = { rate_per_s = 0.01 }
+
+[series]
+interval_s = 60.0
+node_traffic = true
+node_traffic_interval_s = 120.0
+
+[sweep]
+replications = 2
+"dht.kademlia.k" = [4, 8]
+"#;
+
+/// The series tables of a sweep are combined like the event tables: the
+/// same bytes for one thread, two threads and merged shards, every run's
+/// rows in run order labelled with its run, and the figures drawn with
+/// bands across replications.
+#[test]
+fn series_tables_combine_identically_whatever_the_execution_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let spec = write_spec(d, "series.toml", SERIES);
+    sweep(&spec, &d.join("t1"), &["--threads", "1"]);
+    sweep(&spec, &d.join("t2"), &["--threads", "2"]);
+    let mut shards = Vec::new();
+    for i in 0..2 {
+        let dir = d.join(format!("s{i}"));
+        sweep(&spec, &dir, &["--shard", &format!("{i}/2")]);
+        shards.push(dir);
+    }
+    let merged = d.join("merged");
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(|p| p.to_str().unwrap()));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    ok(&args, &[]);
+    let t1 = d.join("t1");
+    for f in ["timeseries.parquet", "node_traffic.parquet"] {
+        for other in [d.join("t2"), merged.clone()] {
+            assert!(
+                read(&t1.join(f)) == read(&other.join(f)),
+                "{f} differs between {} and {}",
+                t1.display(),
+                other.display()
+            );
+        }
+        // Oracle: the combined table is the runs' own tables stacked in run
+        // order, each labelled with its run.
+        let combined = frame(&t1.join(f));
+        let ids = finished(&t1);
+        assert_eq!(ids.len(), 4);
+        let mut at = 0;
+        for id in &ids {
+            let own = frame(&t1.join("runs").join(id).join(f));
+            let h = own.height();
+            assert!(h > 0, "{id}/{f} has rows");
+            let part = combined.slice(at as i64, h);
+            assert_eq!(strs(&part, "run_id"), vec![id.clone(); h]);
+            for c in own.get_column_names() {
+                assert!(
+                    part.column(c.as_str()).unwrap() == own.column(c.as_str()).unwrap(),
+                    "{f}: column {c} of {id}"
+                );
+            }
+            at += h;
+        }
+        assert_eq!(at, combined.height());
+    }
+    // 600 s in 60 s samples, two protocols, four runs.
+    assert_eq!(frame(&t1.join("timeseries.parquet")).height(), 10 * 2 * 4);
+    let m = json(&t1.join("manifest.json"));
+    let files: Vec<&str> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for f in [
+        "timeseries.parquet",
+        "node_traffic.parquet",
+        "plots/population_timeseries_kademlia.png",
+        "plots/dead_entry_share_timeseries_chord.png",
+        "plots/interval_success_timeseries_chord.png",
+        "plots/wrong_successor_timeseries_chord.png",
+    ] {
+        assert!(files.contains(&f), "{f} not in the manifest: {files:?}");
+        assert!(t1.join(f).is_file(), "{f}");
+    }
+    let svg = std::fs::read_to_string(t1.join("plots/population_timeseries_kademlia.svg")).unwrap();
+    assert!(svg.contains("95% CI across replications"), "band legend");
+}

@@ -4,6 +4,7 @@
 //! unknown fields are rejected, and [`validate`](NetworkConfig::validate)
 //! names the first bad field.
 
+use crate::series::SeriesOptions;
 use serde::{Deserialize, Serialize};
 
 /// A configuration value outside its valid range.
@@ -292,6 +293,10 @@ pub struct SimOptions {
     /// Above 5,000 live nodes, path lengths in a snapshot come from
     /// breadth-first searches from this many sampled sources.
     pub snapshot_bfs_sources: u32,
+    /// The time series to record (see [`crate::series`]); set from a spec's
+    /// top-level `[series]` table, not from `[sim]`.
+    #[serde(skip)]
+    pub series: Option<SeriesOptions>,
 }
 
 impl Default for SimOptions {
@@ -302,6 +307,7 @@ impl Default for SimOptions {
             snapshot_at_s: Vec::new(),
             snapshot_graphs: false,
             snapshot_bfs_sources: 1_000,
+            series: None,
         }
     }
 }
@@ -320,6 +326,9 @@ impl SimOptions {
         }
         if self.snapshot_bfs_sources == 0 {
             return Err(invalid("sim.snapshot_bfs_sources", 0, "at least 1"));
+        }
+        if let Some(s) = &self.series {
+            s.validate()?;
         }
         Ok(())
     }

@@ -17,6 +17,7 @@
 use crate::nat::{NatDrops, NatLayer};
 use crate::network::{Network, addr_of, index_of};
 use crate::records::{NodeTraffic, TrafficByKind};
+use crate::series::{GROUPS, NodeClassCounters};
 use crate::timers::NodeTimers;
 use peerlab_core::protocol::{ClassTraffic, CommandError, Protocol, TrafficClass};
 use peerlab_core::{Addr, Command, Duration, Event, Instant, Message, RequestId};
@@ -87,6 +88,8 @@ pub struct Sim<P: Protocol> {
     dropped: u64,
     traffic: TrafficByKind,
     node_traffic: Vec<NodeTraffic>,
+    /// Per-node traffic by purpose, when asked for (see [`crate::series`]).
+    class_counters: Option<NodeClassCounters>,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -113,7 +116,28 @@ impl<P: Protocol> Sim<P> {
             dropped: 0,
             traffic: TrafficByKind::default(),
             node_traffic: vec![NodeTraffic::default(); n],
+            class_counters: None,
         }
+    }
+
+    /// Starts keeping per-node traffic counters by purpose, for
+    /// [`Sim::take_node_class_deltas`] (96 bytes per node).
+    pub fn track_node_classes(&mut self) {
+        if self.class_counters.is_none() {
+            self.class_counters = Some(NodeClassCounters::new(self.len()));
+        }
+    }
+
+    /// Calls `f` with each node's traffic since the previous call (or the
+    /// start), by [`crate::series`] group: sent messages, sent bytes,
+    /// received messages, received bytes. Nothing without
+    /// [`Sim::track_node_classes`].
+    pub fn take_node_class_deltas(&mut self, f: impl FnMut(u32, &[[u32; 4]; GROUPS])) {
+        let Some(c) = &mut self.class_counters else {
+            return;
+        };
+        let (slots, all) = (&self.slots, &self.node_traffic);
+        c.take(|i| (slots[i as usize].node.stats(), all[i as usize]), f);
     }
 
     /// Puts every NATed node behind its middlebox: from now on datagrams
@@ -214,8 +238,12 @@ impl<P: Protocol> Sim<P> {
     pub fn revive(&mut self, i: u32, node: P) {
         let s = &mut self.slots[i as usize];
         let old = std::mem::replace(&mut s.node, node);
-        for (r, t) in self.retired.iter_mut().zip(old.stats().traffic) {
+        let stats = old.stats();
+        for (r, t) in self.retired.iter_mut().zip(stats.traffic) {
             *r += t;
+        }
+        if let Some(c) = &mut self.class_counters {
+            c.retire(i, &stats);
         }
         s.up = true;
         if let Some(nat) = &mut self.nat {

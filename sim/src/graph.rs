@@ -18,6 +18,7 @@
 
 use crate::engine::Sim;
 use crate::network::index_of;
+use crate::oracle::Oracle;
 use peerlab_core::protocol::{Protocol, RouteEntry, RouteRole};
 use peerlab_core::rng::{NodeRng, derive_seed};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -155,9 +156,7 @@ impl OverlayGraph {
         for (i, r) in routes.iter().enumerate() {
             b.node(
                 i as u32,
-                r.iter()
-                    .filter(|e| !matches!(e.role, RouteRole::Replacement(_)))
-                    .map(|e| (index_of(e.contact.addr, n), Some(e.role))),
+                routing_targets(r, n).map(|(t, e)| (t, Some(e.role))),
             );
         }
         b.finish(routes)
@@ -490,6 +489,99 @@ impl<'a> Builder<'a> {
             entries: self.entries,
             dead_entries: self.dead_entries,
         }
+    }
+}
+
+/// The entries of one node's routing state that count as routing entries
+/// (replacement caches left out), each with the node it names, if any
+/// ([`index_of`] among `n` nodes).
+fn routing_targets(
+    routes: &[RouteEntry],
+    n: u32,
+) -> impl Iterator<Item = (Option<u32>, &RouteEntry)> {
+    routes
+        .iter()
+        .filter(|e| !matches!(e.role, RouteRole::Replacement(_)))
+        .map(move |e| (index_of(e.contact.addr, n), e))
+}
+
+/// Whether live node `i`, with routing state `routes`, has a first
+/// successor other than its true successor: the next node after it on the
+/// ring for which `live` holds, per the brute-force `oracle` (itself when it
+/// is alone).
+pub(crate) fn successor_is_wrong(
+    i: u32,
+    routes: &[RouteEntry],
+    n: u32,
+    oracle: &Oracle,
+    mut live: impl FnMut(u32) -> bool,
+) -> bool {
+    let truth = oracle
+        .successors(&oracle.id(i), 2, &mut live)
+        .into_iter()
+        .find(|&j| j != i)
+        .unwrap_or(i);
+    let succ = routes
+        .iter()
+        .find(|e| e.role == RouteRole::Successor(0))
+        .and_then(|e| index_of(e.contact.addr, n));
+    succ != Some(truth)
+}
+
+/// The health of a running simulation's routing state, counted the way
+/// [`OverlayGraph`] counts it, in one pass over every live node's routing
+/// state and without building the graph: O(nodes + routing entries) time,
+/// O(largest routing table) extra memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoutingHealth {
+    /// Nodes that were up.
+    pub live_nodes: u32,
+    /// Routing entries of live nodes (replacement caches excluded).
+    pub entries: u64,
+    /// Of those, entries naming a node that is down or unknown.
+    pub dead_entries: u64,
+    /// Ring DHTs: the ring's members (see [`RoutingHealth::measure`]).
+    pub ring_members: u32,
+    /// Ring DHTs: members whose first successor is not their true
+    /// successor among the members.
+    pub wrong_successors: u32,
+}
+
+impl RoutingHealth {
+    /// Counts the routing state of `sim`'s live nodes now. With `ring`
+    /// (the ring oracle and who is a ring member), also checks every
+    /// member's first successor against the oracle
+    /// ([`successor_is_wrong`]).
+    pub fn measure<P: Protocol>(
+        sim: &Sim<P>,
+        ring: Option<(&Oracle, &dyn Fn(u32) -> bool)>,
+    ) -> Self {
+        let n = sim.len();
+        let mut h = RoutingHealth::default();
+        for i in (0..n).filter(|&i| sim.is_up(i)) {
+            h.live_nodes += 1;
+            let routes = sim.node(i).routes();
+            for (t, _) in routing_targets(&routes, n) {
+                h.entries += 1;
+                if !t.is_some_and(|t| sim.is_up(t)) {
+                    h.dead_entries += 1;
+                }
+            }
+            if let Some((oracle, member)) = ring
+                && member(i)
+            {
+                h.ring_members += 1;
+                if successor_is_wrong(i, &routes, n, oracle, member) {
+                    h.wrong_successors += 1;
+                }
+            }
+        }
+        h
+    }
+
+    /// `dead_entries / entries`, 0 when there are no entries.
+    pub fn dead_entry_share(&self) -> f64 {
+        share(self.dead_entries, self.entries)
     }
 }
 

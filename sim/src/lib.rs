@@ -24,11 +24,13 @@ pub mod records;
 pub mod registration;
 pub mod relay;
 pub mod scenario;
+pub mod series;
 pub mod timers;
 pub mod topology;
 
 pub use config::{InvalidConfig, LatencyModel, NetworkConfig, SimOptions, StaticWorkload};
 pub use dht::{DhtNode, Metric};
+pub use graph::RoutingHealth;
 pub use graph::{GraphOptions, GraphSnapshot, OverlayEdge, OverlayGraph, OverlayNode};
 pub use hierarchy::{NatOverlay, Roles};
 pub use records::{
@@ -38,3 +40,4 @@ pub use records::{
 pub use scenario::Progress;
 pub use scenario::churn::{ChurnRunError, run_churn};
 pub use scenario::static_overlay::{run_static, run_static_kademlia};
+pub use series::{NodeTrafficRow, SeriesOptions, SeriesRow};

@@ -3,6 +3,7 @@
 
 use crate::graph::{GraphSnapshot, OverlayGraph};
 use crate::nat::NatDrops;
+use crate::series::SeriesOutput;
 use peerlab_core::NodeId;
 use peerlab_core::protocol::{ClassTraffic, TrafficClass};
 use peerlab_core::wire::MsgKind;
@@ -187,6 +188,9 @@ pub struct RunOutput {
     /// Node-seconds over the whole run: the time integral of the number of
     /// nodes that had finished joining and had not left or failed.
     pub node_seconds: f64,
+    /// The time series [`SimOptions::series`](crate::SimOptions::series)
+    /// asked for, if any.
+    pub series: Option<SeriesOutput>,
 }
 
 /// A mass failure and how the overlay's routing state recovered from it.

@@ -897,6 +897,7 @@ impl Protocol for Chord {
             active_lookups: self.lookups.len(),
             loops_detected: self.loops_detected,
             traffic: self.rpcs.traffic(),
+            received: self.rpcs.received(),
         }
     }
 }

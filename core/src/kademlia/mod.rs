@@ -1118,6 +1118,7 @@ impl Protocol for Kademlia {
             active_lookups: self.lookups.len(),
             loops_detected: self.loops_detected,
             traffic: self.rpcs.traffic(),
+            received: self.rpcs.received(),
         }
     }
 }

@@ -16,10 +16,12 @@ use super::registrations::{HOOK_LEAVE_DEADLINE, Registrations};
 use super::{Progress, ScenarioRows, Snapshots, hook, judge, new_sim, output, population, unhook};
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions};
 use crate::dht::DhtNode;
+use crate::dht::Metric;
 use crate::engine::{Driver, Sim};
 use crate::network::Network;
 use crate::oracle::Oracle;
 use crate::records::{LookupRecord, MeasurementWindow, RunOutput, TrafficByKind};
+use crate::series::{SampleContext, Series, Tally, churn_phase};
 use peerlab_churn::{
     ChurnEvent, ChurnSpec, Phases, WorkItem, WorkloadDriver, WorkloadEvent, WorkloadSpec,
 };
@@ -130,6 +132,8 @@ struct ChurnDriver<D: DhtNode> {
     /// Joined-node-seconds over the whole run.
     run_node_seconds: f64,
     last_change: Instant,
+    /// What happened since the last time-series sample.
+    tally: Tally,
 }
 
 impl<D: DhtNode> ChurnDriver<D> {
@@ -169,6 +173,7 @@ impl<D: DhtNode> ChurnDriver<D> {
             i,
             D::build_node(&self.cfg, i, self.ids[i as usize], node_seed),
         );
+        self.tally.joins += 1;
         self.join(sim, i);
     }
 
@@ -178,6 +183,7 @@ impl<D: DhtNode> ChurnDriver<D> {
         }
         self.tick(sim.now());
         let joined = self.joined.contains(i);
+        self.tally.depart(graceful);
         self.joined.remove(i);
         self.joined_full.remove(i);
         if let Some(r) = &mut self.regs {
@@ -336,6 +342,7 @@ impl<D: DhtNode> Driver<D> for ChurnDriver<D> {
                 row.latency_ms = (stats.finished - stats.started).as_millis_f64();
                 row.messages = stats.messages;
                 row.timeouts = stats.timeouts;
+                self.tally.lookup(success, row.latency_ms);
             }
             _ => {}
         }
@@ -424,7 +431,12 @@ pub fn run_churn<D: DhtNode>(
         },
         run_node_seconds: 0.0,
         last_change: Instant::ZERO,
+        tally: Tally::default(),
     };
+    let mut series = opts
+        .series
+        .as_ref()
+        .map(|s| Series::new(s, phases.end_s, &mut sim));
     let end = at(phases.end_s);
     let mut snapshots = Snapshots::new(opts, seed);
     let end_s = snapshots
@@ -434,10 +446,14 @@ pub fn run_churn<D: DhtNode>(
     // The run stops at each snapshot and ends after the later of the
     // measurement phase and the last snapshot.
     loop {
-        let next = [(sim.now() < end).then_some(end), snapshots.next_time()]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            (sim.now() < end).then_some(end),
+            snapshots.next_time(),
+            series.as_ref().and_then(Series::next_time),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let Some(next) = next else { break };
         sim.run_until(next, &mut driver, &mut |t, events| {
             progress(Progress {
@@ -447,6 +463,20 @@ pub fn run_churn<D: DhtNode>(
             })
         });
         snapshots.take_due(&sim);
+        if let Some(s) = series.as_mut().filter(|s| s.due(sim.now())) {
+            driver.tick(sim.now());
+            let mut tally = std::mem::take(&mut driver.tally);
+            let d = &driver;
+            let member = |i: u32| d.joined_full.contains(i);
+            let cx = SampleContext {
+                joined_nodes: d.joined.len() as u32,
+                node_seconds: d.run_node_seconds,
+                phase: &|t| churn_phase(&d.phases, t),
+                ring: (D::METRIC == Metric::Ring).then_some((&d.oracle, &member as _)),
+            };
+            s.take_due(&mut sim, &mut tally, &cx);
+            driver.tally = tally;
+        }
     }
     progress(Progress {
         sim_time_s: end_s,
@@ -466,6 +496,7 @@ pub fn run_churn<D: DhtNode>(
             snapshots,
             repair: None,
             node_seconds: driver.run_node_seconds,
+            series: series.map(Series::finish),
         },
     ))
 }

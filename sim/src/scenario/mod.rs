@@ -20,6 +20,7 @@ use crate::oracle::Oracle;
 use crate::records::{
     LookupRecord, MeasurementWindow, PutRecord, RegistrationRead, RepairReport, RunOutput,
 };
+use crate::series::SeriesOutput;
 use peerlab_core::rng::{NodeRng, derive_seed};
 use peerlab_core::{Contact, Duration, Instant, NodeId, Protocol};
 use rand::SeedableRng;
@@ -171,6 +172,8 @@ pub(crate) struct ScenarioRows {
     pub repair: Option<RepairReport>,
     /// Whole-run joined-node-seconds.
     pub node_seconds: f64,
+    /// The time series, if asked for.
+    pub series: Option<SeriesOutput>,
 }
 
 /// A simulation of `nodes`, routed through the DHT's NAT layer if it has one.
@@ -208,5 +211,6 @@ pub(crate) fn output<D: DhtNode>(sim: &Sim<D>, rows: ScenarioRows) -> RunOutput 
         repair: rows.repair,
         class_traffic: sim.class_traffic(),
         node_seconds: rows.node_seconds,
+        series: rows.series,
     }
 }

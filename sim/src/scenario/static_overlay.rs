@@ -6,12 +6,13 @@ use super::{Progress, ScenarioRows, Snapshots, hook, judge, new_sim, output, pop
 use crate::config::{InvalidConfig, NetworkConfig, SimOptions, StaticWorkload, invalid};
 use crate::dht::{DhtNode, Metric};
 use crate::engine::{Driver, Sim};
-use crate::graph::{GraphOptions, OverlayGraph};
-use crate::network::{Network, index_of};
+use crate::graph::{GraphOptions, OverlayGraph, successor_is_wrong};
+use crate::network::Network;
 use crate::oracle::Oracle;
 use crate::records::{LookupRecord, PutRecord, RepairReport, RepairSample, RunOutput};
+use crate::series::{SampleContext, Series, Tally};
 use peerlab_core::kademlia::{Kademlia, KademliaConfig};
-use peerlab_core::protocol::{RouteRole, RoutingMode};
+use peerlab_core::protocol::RoutingMode;
 use peerlab_core::rng::{NodeRng, derive_seed};
 use peerlab_core::{Command, Duration, Event, Instant, NodeId, RequestId};
 use rand::{RngExt, SeedableRng};
@@ -67,6 +68,8 @@ struct StaticDriver<D: DhtNode> {
     joined: u32,
     /// When each node finished joining.
     joined_at: Vec<Option<Instant>>,
+    /// What happened since the last time-series sample.
+    tally: Tally,
 }
 
 impl<D: DhtNode> StaticDriver<D> {
@@ -90,6 +93,7 @@ impl<D: DhtNode> Driver<D> for StaticDriver<D> {
                 } else {
                     vec![D::contact_addr(&self.cfg, 0)]
                 };
+                self.tally.joins += 1;
                 self.issue(sim, i as u32, Command::Join { bootstrap }, Waiting::Join);
             }
             HOOK_LOOKUP => {
@@ -160,6 +164,8 @@ impl<D: DhtNode> Driver<D> for StaticDriver<D> {
                     ),
                     None => (false, 0.0),
                 };
+                let latency_ms = (stats.finished - stats.started).as_millis_f64();
+                self.tally.lookup(success, latency_ms);
                 self.lookup_rows[i] = Some(LookupRecord {
                     time_s: l.at.as_secs_f64(),
                     origin: l.origin,
@@ -167,7 +173,7 @@ impl<D: DhtNode> Driver<D> for StaticDriver<D> {
                     success,
                     k_closest_fraction: fraction,
                     hops: stats.hops,
-                    latency_ms: (stats.finished - stats.started).as_millis_f64(),
+                    latency_ms,
                     messages: stats.messages,
                     timeouts: stats.timeouts,
                     measured: true,
@@ -288,20 +294,7 @@ fn wrong_successors<D: DhtNode>(sim: &Sim<D>, oracle: &Oracle) -> u32 {
     let n = sim.len();
     (0..n)
         .filter(|&i| sim.is_up(i))
-        .filter(|&i| {
-            let truth = oracle
-                .successors(&oracle.id(i), 2, |j| sim.is_up(j))
-                .into_iter()
-                .find(|&j| j != i)
-                .unwrap_or(i);
-            let succ = sim
-                .node(i)
-                .routes()
-                .iter()
-                .find(|e| e.role == RouteRole::Successor(0))
-                .and_then(|e| index_of(e.contact.addr, n));
-            succ != Some(truth)
-        })
+        .filter(|&i| successor_is_wrong(i, &sim.node(i).routes(), n, oracle, |j| sim.is_up(j)))
         .count() as u32
 }
 
@@ -441,6 +434,7 @@ pub fn run_static<D: DhtNode>(
         waiting: BTreeMap::new(),
         joined: 0,
         joined_at: vec![None; n as usize],
+        tally: Tally::default(),
     };
     let mut snapshots = Snapshots::new(opts, seed);
     let mut repair = Repair {
@@ -471,11 +465,17 @@ pub fn run_static<D: DhtNode>(
     .max()
     .unwrap_or(end)
     .as_secs_f64();
+    // Time series run to `end_s`, not into the repair's sampling tail.
+    let mut series = opts
+        .series
+        .as_ref()
+        .map(|s| Series::new(s, end_s, &mut sim));
     loop {
         let next = [
             (sim.now() < end).then_some(end),
             snapshots.next_time(),
             repair.next_time(),
+            series.as_ref().and_then(Series::next_time),
         ]
         .into_iter()
         .flatten()
@@ -491,6 +491,7 @@ pub fn run_static<D: DhtNode>(
         match repair.state {
             RepairState::Pending if repair.at <= sim.now() => {
                 repair.fail(&mut sim, snapshots.options(usize::MAX));
+                driver.tally.fails += repair.report.as_ref().map_or(0, |r| r.failed.len() as u32);
             }
             RepairState::Sampling(t) if t <= sim.now() => {
                 repair.sample(&sim, OverlayGraph::from_sim(&sim));
@@ -498,6 +499,23 @@ pub fn run_static<D: DhtNode>(
             _ => {}
         }
         snapshots.take_due(&sim);
+        if let Some(s) = series.as_mut().filter(|s| s.due(sim.now())) {
+            // The ring's members: live nodes that have joined.
+            let members: Vec<bool> = (0..n)
+                .map(|i| sim.is_up(i) && driver.joined_at[i as usize].is_some())
+                .collect();
+            let member = |i: u32| members[i as usize];
+            let cx = SampleContext {
+                joined_nodes: members.iter().filter(|&&m| m).count() as u32,
+                // Filled in below, once every join and failure is known.
+                node_seconds: 0.0,
+                phase: &|_| "static",
+                ring: repair.ring.as_ref().map(|o| (o, &member as _)),
+            };
+            let mut tally = std::mem::take(&mut driver.tally);
+            s.take_due(&mut sim, &mut tally, &cx);
+            driver.tally = tally;
+        }
     }
     progress(Progress {
         sim_time_s: sim.now().as_secs_f64(),
@@ -509,18 +527,35 @@ pub fn run_static<D: DhtNode>(
     let failed: &[u32] = repair.report.as_ref().map_or(&[], |r| &r.failed);
     let fail_at = repair.report.as_ref().map(|r| r.fail_at_s);
     let run_end_s = sim.now().as_secs_f64();
+    // Node `i` counts from its join until it failed or the run ended.
+    let joined_span = |i: usize, t: &Option<Instant>| {
+        let until = match fail_at {
+            Some(f) if failed.binary_search(&(i as u32)).is_ok() => f,
+            _ => run_end_s,
+        };
+        t.map(|t| (t.as_secs_f64(), until))
+    };
     let node_seconds = driver
         .joined_at
         .iter()
         .enumerate()
-        .filter_map(|(i, t)| {
-            let until = match fail_at {
-                Some(f) if failed.binary_search(&(i as u32)).is_ok() => f,
-                _ => run_end_s,
-            };
-            t.map(|t| (until - t.as_secs_f64()).max(0.0))
-        })
+        .filter_map(|(i, t)| joined_span(i, t))
+        .map(|(from, until)| (until - from).max(0.0))
         .sum();
+    let series = series.map(|s| {
+        let mut s = s.finish();
+        for r in &mut s.rows {
+            let (a, b) = (r.time_s - r.interval_s, r.time_s);
+            r.node_seconds = driver
+                .joined_at
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| joined_span(i, t))
+                .map(|(from, until)| (until.min(b) - from.max(a)).max(0.0))
+                .sum();
+        }
+        s
+    });
     let lookups = driver
         .lookup_rows
         .into_iter()
@@ -551,6 +586,7 @@ pub fn run_static<D: DhtNode>(
             snapshots,
             repair: repair.report,
             node_seconds,
+            series,
         },
     ))
 }
