@@ -48,6 +48,7 @@ mod tests;
 pub use config::ChordConfig;
 
 use crate::addr::Addr;
+use crate::holder_read::HolderRead;
 use crate::id::NodeId;
 use crate::outbox::Outbox;
 use crate::protocol::{
@@ -142,7 +143,8 @@ enum RpcFor {
     Handoff,
 }
 
-/// A get whose lookup has finished: the replicas are asked in turn.
+/// A get whose lookup has finished: `read_holders` replicas are asked at
+/// once, the next one whenever one fails or has nothing.
 #[derive(Clone, Debug)]
 struct Fetch {
     key: NodeId,
@@ -150,6 +152,11 @@ struct Fetch {
     remaining: VecDeque<Contact>,
     /// Replicas that answered without values.
     empty: u8,
+    /// Replicas asked that have not answered or failed yet.
+    in_flight: u8,
+    /// The values of the replicas that answered with some.
+    read: HolderRead,
+    /// The lookup's hops.
     hops: u32,
     stats: RequestStats,
 }
@@ -593,7 +600,7 @@ impl Chord {
                 },
             ) => self.on_neighbours(now, sender, predecessor, successors, class),
             (RpcFor::CheckPredecessor, _) => self.checking_predecessor = false,
-            (RpcFor::Fetch(id), Body::Values { values }) => self.on_values(now, id, values),
+            (RpcFor::Fetch(id), Body::Values { values }) => self.on_fetched(now, id, Some(values)),
             (RpcFor::Store(id), Body::StoreAck { stored }) => self.on_store_ack(now, id, stored),
             // An answer of the wrong kind: treat the request as failed.
             (purpose, _) => self.on_failed(now, purpose, p.to),
@@ -632,12 +639,7 @@ impl Chord {
                 self.stabilize_as(now, class);
             }
             RpcFor::CheckPredecessor => self.checking_predecessor = false,
-            RpcFor::Fetch(id) => {
-                if let Some(f) = self.fetches.get_mut(&id) {
-                    f.stats.timeouts += 1;
-                }
-                self.fetch_next(now, id);
-            }
+            RpcFor::Fetch(id) => self.on_fetched(now, id, None),
             RpcFor::Store(id) => {
                 if let Some(b) = self.batches.get_mut(&id) {
                     b.stats.timeouts += 1;

@@ -32,6 +32,7 @@ mod recursive;
 mod routing;
 
 use crate::addr::Addr;
+use crate::holder_read::HolderRead;
 use crate::id::{HashAlg, NodeId};
 use crate::outbox::Outbox;
 use crate::protocol::{
@@ -94,6 +95,12 @@ pub struct KademliaConfig {
     /// Recursive lookups: how long the origin waits for the result before it
     /// looks the target up iteratively instead.
     pub recursive_timeout: Duration,
+    /// Holders a get reads (1 to k): its lookup goes on after the first node
+    /// that answers with values until this many have, or until it converges,
+    /// and the get returns the union of their values ([`crate::holder_read`]
+    /// semantics). 1 is the paper's get, which returns the first holder's
+    /// values; a holder that a put or remove missed then serves a stale set.
+    pub read_holders: usize,
 }
 
 impl Default for KademliaConfig {
@@ -118,6 +125,9 @@ impl Default for KademliaConfig {
             // dead hop's timeouts.
             max_hops: 50,
             recursive_timeout: Duration::from_secs(10),
+            // Two holders: a stale one is outvoted by any fresh one
+            // (sim/tests/registration.rs measures the effect).
+            read_holders: 2,
         }
     }
 }
@@ -179,6 +189,9 @@ impl KademliaConfig {
                 "greater than zero",
             );
         }
+        if self.read_holders == 0 || self.read_holders > self.k {
+            return err("read_holders", &self.read_holders, "1 to k");
+        }
         Ok(())
     }
 }
@@ -224,7 +237,8 @@ struct LookupState {
     purpose: Purpose,
     list: Shortlist,
     stats: RequestStats,
-    values: Option<(Vec<Vec<u8>>, u8)>,
+    /// A get's holders read so far.
+    read: Option<HolderRead>,
     /// The route id while a recursive attempt is outstanding.
     route: Option<u64>,
 }
@@ -470,13 +484,14 @@ impl Kademlia {
             finished: now,
             ..RequestStats::default()
         };
+        let read = matches!(purpose, Purpose::Get).then(|| HolderRead::new(self.cfg.read_holders));
         self.lookups.insert(
             id,
             LookupState {
                 purpose,
                 list,
                 stats,
-                values: None,
+                read,
                 route: None,
             },
         );
@@ -493,12 +508,15 @@ impl Kademlia {
         let get = matches!(l.purpose, Purpose::Get);
         let target = l.list.target();
         let mut queries = Vec::new();
-        if l.values.is_none() {
+        // A get is done once enough holders answered; until then its lookup
+        // goes on (α in flight) towards the k closest.
+        let read_done = l.read.as_ref().is_some_and(HolderRead::is_complete);
+        if !read_done {
             while let Some((c, _)) = l.list.next_query() {
                 queries.push(c);
             }
         }
-        let done = l.values.is_some() || l.list.is_done();
+        let done = read_done || l.list.is_done();
         for c in queries {
             let body = if get {
                 Body::FindValue { key: target }
@@ -528,17 +546,16 @@ impl Kademlia {
                 stats: l.stats,
             }),
             Purpose::Get => {
-                let values = match l.values {
-                    Some((v, hops)) => {
-                        l.stats.hops = hops as u32;
-                        v
-                    }
-                    None => Vec::new(),
-                };
+                let read = l.read.unwrap_or_else(|| HolderRead::new(1));
+                let (values, holders, hops) = read.finish();
+                if let Some(hops) = hops {
+                    l.stats.hops = hops;
+                }
                 self.events.push(Event::GetDone {
                     id,
                     key: target,
                     values,
+                    holders,
                     stats: l.stats,
                 });
             }
@@ -742,10 +759,10 @@ impl Kademlia {
                             contacts.into_iter().filter(|c| c.id != own).collect();
                         l.list.learn(&learned, depth.saturating_add(1));
                     }
-                    Body::Values { values }
-                        if matches!(l.purpose, Purpose::Get) && !values.is_empty() =>
-                    {
-                        l.values = Some((values, depth));
+                    Body::Values { values } => {
+                        if let Some(read) = l.read.as_mut() {
+                            read.add(values, u32::from(depth));
+                        }
                     }
                     _ => {}
                 }
