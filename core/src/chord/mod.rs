@@ -23,6 +23,8 @@
 //!   successor and the next `replicas − 1` nodes; the responsible node pushes
 //!   them to its successors hourly, the publisher republishes daily, and a
 //!   node hands a newly arrived predecessor the keys that are now its own;
+//!   a get asks `read_holders` of the replicas at once and returns the union
+//!   of their values ([`crate::holder_read`]);
 //! - a graceful leave hands every value to the successor and tells the
 //!   predecessor and the successor, so they close the gap at once.
 //!

@@ -11,12 +11,15 @@
 //! - RPC timeouts with retries; a contact is stale after repeated failures;
 //! - multi-valued keys with expiry, stored on the k closest nodes, republished
 //!   hourly by holders and daily by the original publisher (the value store
-//!   is shared with Chord, so put, get and remove mean the same in both);
+//!   is shared with Chord, so put, get and remove mean the same in both); a
+//!   get reads `read_holders` holders and returns the union of their values
+//!   ([`crate::holder_read`]);
 //! - join through a known node: self-lookup, then refresh of the buckets
 //!   farther than the closest neighbour; idle buckets are refreshed hourly.
 //!
 //! Defaults follow the paper (k = 20, α = 3, 1 h refresh and republish, 24 h
-//! expiry, stale after 5 failures).
+//! expiry, stale after 5 failures), except that a get reads 2 holders where
+//! the paper's returns the first one's values.
 //!
 //! Outstanding requests live in the RPC table shared with Chord
 //! (`crate::rpc`), which also accounts for traffic by [`TrafficClass`] (rule
