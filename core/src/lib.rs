@@ -40,6 +40,7 @@ pub mod rng;
 mod rpc;
 pub mod rtt;
 mod store;
+mod store_batch;
 pub mod time;
 pub mod timers;
 pub mod wire;

@@ -62,6 +62,7 @@ use crate::recursive::{Forwarding, RecentRoutes};
 use crate::rng::NodeRng;
 use crate::rpc::{Expired, Rpcs};
 use crate::store::ValueStore;
+use crate::store_batch::StoreBatches;
 use crate::time::{Duration, Instant};
 use crate::timers::TimerQueue;
 use crate::wire::{Body, Contact, MAX_VALUE_LEN, MAX_VALUES, Message};
@@ -163,15 +164,6 @@ struct Fetch {
     stats: RequestStats,
 }
 
-#[derive(Clone, Debug)]
-struct StoreBatch {
-    key: NodeId,
-    outstanding: u32,
-    acked: u32,
-    stats: RequestStats,
-    report: bool,
-}
-
 #[derive(Clone, Copy, Debug)]
 struct JoinState {
     pings_outstanding: u32,
@@ -203,7 +195,7 @@ pub struct Chord {
     next_forward: u64,
     recent: RecentRoutes,
     fetches: BTreeMap<RequestId, Fetch>,
-    batches: BTreeMap<RequestId, StoreBatch>,
+    batches: StoreBatches,
     rpcs: Rpcs<RpcFor>,
     join: Option<JoinState>,
     /// The next finger index of the fix-fingers round in progress.
@@ -264,7 +256,7 @@ impl Chord {
             next_forward: 0,
             recent: RecentRoutes::default(),
             fetches: BTreeMap::new(),
-            batches: BTreeMap::new(),
+            batches: StoreBatches::default(),
             rpcs,
             join: None,
             fix_round: None,
@@ -399,10 +391,7 @@ impl Chord {
             RpcFor::Forward(_) | RpcFor::Fetch(_) => TrafficClass::Lookup,
             RpcFor::Stabilize(class) => class,
             RpcFor::CheckPredecessor => TrafficClass::RoutingMaintenance,
-            RpcFor::Store(id) => match self.batches.get(&id) {
-                Some(b) if !b.report => TrafficClass::DataMaintenance,
-                _ => TrafficClass::Store,
-            },
+            RpcFor::Store(id) => self.batches.class(id),
             RpcFor::Handoff => TrafficClass::DataMaintenance,
         }
     }
@@ -411,7 +400,7 @@ impl Chord {
         let stats = match purpose {
             RpcFor::Step(r) => self.lookups.get_mut(&r).map(|l| &mut l.stats),
             RpcFor::Fetch(r) => self.fetches.get_mut(&r).map(|f| &mut f.stats),
-            RpcFor::Store(r) => self.batches.get_mut(&r).map(|b| &mut b.stats),
+            RpcFor::Store(r) => self.batches.stats_mut(r),
             _ => None,
         };
         if let Some(s) = stats {
@@ -603,7 +592,9 @@ impl Chord {
             ) => self.on_neighbours(now, sender, predecessor, successors, class),
             (RpcFor::CheckPredecessor, _) => self.checking_predecessor = false,
             (RpcFor::Fetch(id), Body::Values { values }) => self.on_fetched(now, id, Some(values)),
-            (RpcFor::Store(id), Body::StoreAck { stored }) => self.on_store_ack(now, id, stored),
+            (RpcFor::Store(id), Body::StoreAck { stored }) => {
+                self.store_answered(now, id, Some(stored))
+            }
             // An answer of the wrong kind: treat the request as failed.
             (purpose, _) => self.on_failed(now, purpose, p.to),
         }
@@ -642,12 +633,7 @@ impl Chord {
             }
             RpcFor::CheckPredecessor => self.checking_predecessor = false,
             RpcFor::Fetch(id) => self.on_fetched(now, id, None),
-            RpcFor::Store(id) => {
-                if let Some(b) = self.batches.get_mut(&id) {
-                    b.stats.timeouts += 1;
-                }
-                self.on_store_ack(now, id, false);
-            }
+            RpcFor::Store(id) => self.store_answered(now, id, None),
             RpcFor::Handoff => {}
         }
     }

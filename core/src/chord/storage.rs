@@ -3,11 +3,12 @@
 
 use super::maintenance::remaining_secs;
 use super::ring::in_half_open;
-use super::{Chord, Fetch, Purpose, RpcFor, StoreBatch};
+use super::{Chord, Fetch, Purpose, RpcFor};
 use crate::holder_read::HolderRead;
 use crate::id::NodeId;
 use crate::protocol::{Event, RequestId, RequestStats};
 use crate::publisher;
+use crate::store_batch::StoreBatch;
 use crate::time::{Duration, Instant};
 use crate::wire::{Body, Contact};
 
@@ -69,16 +70,16 @@ impl Chord {
                 remote.push(*c);
             }
         }
-        self.batches.insert(
-            id,
-            StoreBatch {
-                key,
-                outstanding: remote.len() as u32,
-                acked,
-                stats,
-                report,
-            },
-        );
+        let batch = StoreBatch {
+            key,
+            outstanding: remote.len() as u32,
+            acked,
+            stats,
+            report,
+        };
+        if let Some(e) = self.batches.start(now, id, batch) {
+            self.events.push(e);
+        }
         for c in &remote {
             let body = Body::Store {
                 key,
@@ -87,32 +88,12 @@ impl Chord {
             };
             self.request(now, *c, body, RpcFor::Store(id));
         }
-        if remote.is_empty() {
-            self.finish_batch(now, id);
-        }
     }
 
-    pub(super) fn on_store_ack(&mut self, now: Instant, id: RequestId, stored: bool) {
-        if let Some(b) = self.batches.get_mut(&id) {
-            b.acked += u32::from(stored);
-            b.outstanding = b.outstanding.saturating_sub(1);
-            if b.outstanding == 0 {
-                self.finish_batch(now, id);
-            }
-        }
-    }
-
-    fn finish_batch(&mut self, now: Instant, id: RequestId) {
-        if let Some(mut b) = self.batches.remove(&id)
-            && b.report
-        {
-            b.stats.finished = now;
-            self.events.push(Event::StoreDone {
-                id,
-                key: b.key,
-                replicas: b.acked,
-                stats: b.stats,
-            });
+    /// A STORE of batch `id` was answered (`Some`) or timed out (`None`).
+    pub(super) fn store_answered(&mut self, now: Instant, id: RequestId, stored: Option<bool>) {
+        if let Some(e) = self.batches.answered(now, id, stored) {
+            self.events.push(e);
         }
     }
 

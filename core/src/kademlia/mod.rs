@@ -47,6 +47,7 @@ use crate::recursive::{Forwarding, RecentRoutes};
 use crate::rng::NodeRng;
 use crate::rpc::{Expired, Rpcs};
 use crate::store::ValueStore;
+use crate::store_batch::{StoreBatch, StoreBatches};
 use crate::time::{Duration, Instant};
 use crate::timers::TimerQueue;
 use crate::wire::{Body, Contact, MAX_CONTACTS, MAX_VALUE_LEN, MAX_VALUES, Message};
@@ -246,15 +247,6 @@ struct LookupState {
     route: Option<u64>,
 }
 
-#[derive(Clone, Debug)]
-struct StoreBatch {
-    key: NodeId,
-    outstanding: u32,
-    acked: u32,
-    stats: RequestStats,
-    report: bool,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RpcFor {
     Lookup(RequestId),
@@ -283,7 +275,7 @@ pub struct Kademlia {
     store: ValueStore,
     published: Publications,
     lookups: BTreeMap<RequestId, LookupState>,
-    batches: BTreeMap<RequestId, StoreBatch>,
+    batches: StoreBatches,
     rpcs: Rpcs<RpcFor>,
     join: Option<JoinState>,
     next_request: u64,
@@ -328,7 +320,7 @@ impl Kademlia {
             store: ValueStore::default(),
             published: Publications::default(),
             lookups: BTreeMap::new(),
-            batches: BTreeMap::new(),
+            batches: StoreBatches::default(),
             rpcs,
             join: None,
             next_request: 1,
@@ -412,10 +404,7 @@ impl Kademlia {
                 .lookups
                 .get(&id)
                 .map_or(TrafficClass::Lookup, |l| l.purpose.class()),
-            RpcFor::Store(id) => match self.batches.get(&id) {
-                Some(b) if !b.report => TrafficClass::DataMaintenance,
-                _ => TrafficClass::Store,
-            },
+            RpcFor::Store(id) => self.batches.class(id),
             RpcFor::Check(_) => TrafficClass::RoutingMaintenance,
             RpcFor::Join(_) => TrafficClass::Join,
             // Only user lookups are routed recursively.
@@ -426,7 +415,7 @@ impl Kademlia {
     fn count_message(&mut self, purpose: RpcFor) {
         let stats = match purpose {
             RpcFor::Lookup(r) => self.lookups.get_mut(&r).map(|l| &mut l.stats),
-            RpcFor::Store(r) => self.batches.get_mut(&r).map(|b| &mut b.stats),
+            RpcFor::Store(r) => self.batches.stats_mut(r),
             _ => None,
         };
         if let Some(s) = stats {
@@ -628,16 +617,16 @@ impl Kademlia {
             }
         }
         let outstanding = closest.len() as u32;
-        self.batches.insert(
-            id,
-            StoreBatch {
-                key,
-                outstanding,
-                acked,
-                stats,
-                report,
-            },
-        );
+        let batch = StoreBatch {
+            key,
+            outstanding,
+            acked,
+            stats,
+            report,
+        };
+        if let Some(e) = self.batches.start(now, id, batch) {
+            self.events.push(e);
+        }
         for c in closest {
             let body = Body::Store {
                 key,
@@ -646,22 +635,12 @@ impl Kademlia {
             };
             self.request(now, c.addr, Some(c.id), body, RpcFor::Store(id));
         }
-        if outstanding == 0 {
-            self.finish_batch(now, id);
-        }
     }
 
-    fn finish_batch(&mut self, now: Instant, id: RequestId) {
-        if let Some(mut b) = self.batches.remove(&id)
-            && b.report
-        {
-            b.stats.finished = now;
-            self.events.push(Event::StoreDone {
-                id,
-                key: b.key,
-                replicas: b.acked,
-                stats: b.stats,
-            });
+    /// A STORE of batch `id` was answered (`Some`) or timed out (`None`).
+    fn store_answered(&mut self, now: Instant, id: RequestId, stored: Option<bool>) {
+        if let Some(e) = self.batches.answered(now, id, stored) {
+            self.events.push(e);
         }
     }
 
@@ -772,13 +751,7 @@ impl Kademlia {
                 self.drive(now, id);
             }
             (RpcFor::Store(id), Body::StoreAck { stored }) => {
-                if let Some(b) = self.batches.get_mut(&id) {
-                    b.acked += u32::from(stored);
-                    b.outstanding -= 1;
-                    if b.outstanding == 0 {
-                        self.finish_batch(now, id);
-                    }
-                }
+                self.store_answered(now, id, Some(stored))
             }
             (RpcFor::Check(bucket), _) => self.table.check_done(bucket),
             (RpcFor::Forward(f), _) => {
@@ -851,15 +824,7 @@ impl Kademlia {
                     self.drive(now, id);
                 }
             }
-            RpcFor::Store(id) => {
-                if let Some(b) = self.batches.get_mut(&id) {
-                    b.outstanding -= 1;
-                    b.stats.timeouts += 1;
-                    if b.outstanding == 0 {
-                        self.finish_batch(now, id);
-                    }
-                }
-            }
+            RpcFor::Store(id) => self.store_answered(now, id, None),
             RpcFor::Check(bucket) => self.table.check_done(bucket),
             RpcFor::Forward(f) => {
                 // The origin's own first hop failing counts against its request.
