@@ -842,9 +842,12 @@ fn done(
             closest,
             stats,
         },
+        // The super node merged its holders' values; to the client its
+        // answer is one holder.
         ClientOp::Get { key } => Event::GetDone {
             id,
             key,
+            holders: u32::from(!values.is_empty()),
             values,
             stats,
         },

@@ -16,7 +16,8 @@
 //!
 //! Two DHTs implement the same interface: [`kademlia::Kademlia`] and
 //! [`chord::Chord`]. Both store values the same way (multi-valued keys with a
-//! TTL) and route each lookup iteratively (one request in flight), parallel
+//! TTL), read a key from several holders and merge their values
+//! (`holder_read.rs`, `read_holders` in each config), and route each lookup iteratively (one request in flight), parallel
 //! iteratively (α in flight) or recursively, as the request asks
 //! ([`protocol::RoutingMode`]; shared recursive pieces in [`recursive`]).
 
@@ -24,6 +25,7 @@ pub mod addr;
 pub mod chord;
 pub mod config;
 pub mod hierarchy;
+mod holder_read;
 pub mod id;
 pub mod kademlia;
 pub mod media;
@@ -38,6 +40,7 @@ pub mod rng;
 mod rpc;
 pub mod rtt;
 mod store;
+mod store_batch;
 pub mod time;
 pub mod timers;
 pub mod wire;

@@ -215,8 +215,12 @@ pub enum Event {
         id: RequestId,
         /// The key.
         key: NodeId,
-        /// The values found.
+        /// The values found: the union of the sets of the holders read, each
+        /// value once, in the order first seen (see the DHT's `read_holders`).
         values: Vec<Vec<u8>>,
+        /// How many holders answered with values and were merged (0 if the
+        /// key was not found; at most the DHT's `read_holders`).
+        holders: u32,
         /// What it cost.
         stats: RequestStats,
     },

@@ -14,25 +14,41 @@
 //!   an absolute `expires_at = now + e`. It refreshes every `t <= e`: a new
 //!   record is put, and the previous one is removed only once the put is
 //!   acknowledged by a replica, so a reader never sees the device vanish
-//!   mid-refresh and a failed put is retried. On graceful leave it removes its
-//!   records ([`Command::Remove`]). If the device crashes, nobody refreshes
-//!   and every copy expires; a reader drops a record whose `expires_at` has
-//!   passed even before the stores do.
+//!   mid-refresh and a failed put is retried. On graceful leave (SIP's
+//!   REGISTER with `Expires: 0`) it writes a *tombstone*: a record with the
+//!   next sequence number, marked removed, whose `expires_at` (and TTL) is
+//!   that of the records it removes, and removes those records
+//!   ([`Command::Remove`]). If the device crashes, nobody refreshes and every
+//!   copy expires; a reader drops a record whose `expires_at` has passed even
+//!   before the stores do.
 //! - **Reading.** [`read_contacts`] turns the values of a
 //!   [`crate::Event::GetDone`] into the user's contacts: undecodable and
-//!   expired values are dropped and counted, and only the newest record per
-//!   node id is kept (a refresh in flight, or a device that crashed and came
-//!   back, leaves two).
+//!   expired values are dropped and counted, the newest record per node id
+//!   across all values is kept (a refresh in flight, or a device that crashed
+//!   and came back, leaves two), and a device whose newest record is a
+//!   tombstone is dropped.
+//!
+//! Why tombstones: a get merges the values of several holders
+//! ([`crate::kademlia::KademliaConfig::read_holders`]), so a record that one
+//! holder missed the removal of would come back in the union. The tombstone
+//! outranks it wherever any merged holder has the tombstone, and it lives
+//! exactly as long as the record it hides could.
 //!
 //! Sans-IO like the rest of the core: time comes in as [`Instant`], and the
 //! registrar returns commands for the driver to issue.
 //!
-//! # Record format (version 1, big-endian)
+//! # Record format (versions 1 and 2, big-endian)
+//!
+//! Version 2 is version 1 plus flag bit 2, *removed* (a tombstone). A live
+//! record is written as version 1, so readers of version 1 still read it; a
+//! tombstone is written as version 2, which they reject as an unknown
+//! version (and so keep the older record, as before tombstones). A version-2
+//! record must have the removed flag, so every record has one encoding.
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | version, `1` |
-//! | 1 | flags: bit 0 reflexive address present, bit 1 super node present; other bits zero |
+//! | 1 | version: `1` live record, `2` tombstone |
+//! | 1 | flags: bit 0 reflexive address present, bit 1 super node present, bit 2 removed (version 2 only, and set there); other bits zero |
 //! | 20 | node id |
 //! | 4 | sequence number (per registrar, increasing) |
 //! | 8 | `expires_at`, microseconds on the driver's clock (the simulator's origin; in the live node, the Unix epoch, so records mean the same on every node) |
@@ -49,8 +65,11 @@ use crate::protocol::Command;
 use crate::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
-/// The record format version this code writes and reads.
-pub const RECORD_VERSION: u8 = 1;
+/// The newest record format version this code writes and reads (2:
+/// tombstones); live records are written as version 1.
+pub const RECORD_VERSION: u8 = 2;
+/// The version of a live record (no removed flag).
+pub const RECORD_VERSION_LIVE: u8 = 1;
 /// Encoded length of a record without optional addresses.
 pub const RECORD_MIN_LEN: usize = 2 + ID_BYTES + 4 + 8 + 1 + Addr::WIRE_LEN;
 /// Encoded length of a record with both optional addresses.
@@ -58,6 +77,7 @@ pub const RECORD_MAX_LEN: usize = RECORD_MIN_LEN + 2 * Addr::WIRE_LEN;
 
 const FLAG_REFLEXIVE: u8 = 1;
 const FLAG_SUPER_NODE: u8 = 2;
+const FLAG_REMOVED: u8 = 4;
 
 /// Why a string is not an address of record.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -122,6 +142,9 @@ pub struct ContactRecord {
     pub reflexive: Option<Addr>,
     /// The super node the device can be reached through, if any.
     pub super_node: Option<Addr>,
+    /// A tombstone: the device removed its binding; it hides the device's
+    /// older records until `expires_at`.
+    pub removed: bool,
 }
 
 /// Why bytes are not a contact record. Decoding never panics.
@@ -132,12 +155,18 @@ pub enum RecordError {
     Empty,
     /// A version this code does not read.
     #[error(
-        "contact record version {0} is not supported (this reader knows version {RECORD_VERSION})"
+        "contact record version {0} is not supported (this reader knows versions 1 to {RECORD_VERSION})"
     )]
     UnknownVersion(u8),
-    /// Flag bits that version 1 does not define.
-    #[error("contact record flags {0:#04x} set undefined bits (only 0x01 and 0x02 are defined)")]
+    /// Flag bits that the record's version does not define.
+    #[error(
+        "contact record flags {0:#04x} set undefined bits (0x01 and 0x02 are defined, and 0x04 in version 2)"
+    )]
     UnknownFlags(u8),
+    /// A version-2 record without the removed flag (live records are
+    /// version 1).
+    #[error("contact record version 2 without the removed flag 0x04 (live records are version 1)")]
+    LiveVersion2,
     /// The bytes end inside a field.
     #[error("contact record truncated in field `{field}`: needs {need} more bytes, {have} left")]
     Truncated {
@@ -195,8 +224,13 @@ impl ContactRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(RECORD_MAX_LEN);
         let flags = u8::from(self.reflexive.is_some()) * FLAG_REFLEXIVE
-            + u8::from(self.super_node.is_some()) * FLAG_SUPER_NODE;
-        out.push(RECORD_VERSION);
+            + u8::from(self.super_node.is_some()) * FLAG_SUPER_NODE
+            + u8::from(self.removed) * FLAG_REMOVED;
+        out.push(if self.removed {
+            RECORD_VERSION
+        } else {
+            RECORD_VERSION_LIVE
+        });
         out.push(flags);
         out.extend_from_slice(&self.node_id.0);
         out.extend_from_slice(&self.seq.to_be_bytes());
@@ -223,12 +257,18 @@ impl ContactRecord {
             return Err(RecordError::Empty);
         }
         let version = r.u8("version")?;
-        if version != RECORD_VERSION {
-            return Err(RecordError::UnknownVersion(version));
-        }
+        let defined = match version {
+            RECORD_VERSION_LIVE => FLAG_REFLEXIVE | FLAG_SUPER_NODE,
+            RECORD_VERSION => FLAG_REFLEXIVE | FLAG_SUPER_NODE | FLAG_REMOVED,
+            v => return Err(RecordError::UnknownVersion(v)),
+        };
         let flags = r.u8("flags")?;
-        if flags & !(FLAG_REFLEXIVE | FLAG_SUPER_NODE) != 0 {
+        if flags & !defined != 0 {
             return Err(RecordError::UnknownFlags(flags));
+        }
+        let removed = flags & FLAG_REMOVED != 0;
+        if version == RECORD_VERSION && !removed {
+            return Err(RecordError::LiveVersion2);
         }
         let mut id = [0u8; ID_BYTES];
         id.copy_from_slice(r.take("node_id", ID_BYTES)?);
@@ -258,6 +298,7 @@ impl ContactRecord {
             host,
             reflexive,
             super_node,
+            removed,
         })
     }
 }
@@ -444,6 +485,7 @@ impl Registrar {
             host: d.host,
             reflexive: d.reflexive,
             super_node: d.super_node,
+            removed: false,
         }
     }
 
@@ -484,51 +526,85 @@ impl Registrar {
         self.bindings.get(&name).map(|b| b.record)
     }
 
-    /// Removes the registration under `aor`, older records still awaiting
-    /// removal included (nothing if there is none).
-    pub fn unregister(&mut self, aor: &str) -> Result<Vec<Command>, AorError> {
+    /// Removes the registration under `aor` at `now` (nothing if there is
+    /// none): the put of a tombstone that outlives none of the records it
+    /// hides, then the removals of those records (older ones still awaiting
+    /// removal included). No tombstone if they have all expired.
+    pub fn unregister(&mut self, now: Instant, aor: &str) -> Result<Vec<Command>, AorError> {
         let name = normalize_aor(aor)?;
-        Ok(self
-            .bindings
-            .remove(&name)
-            .map(Self::removals)
-            .unwrap_or_default())
+        Ok(match self.bindings.remove(&name) {
+            Some(b) => self.removals(now, b),
+            None => Vec::new(),
+        })
     }
 
-    fn removals(b: Binding) -> Vec<Command> {
-        b.superseded
+    fn removals(&mut self, now: Instant, b: Binding) -> Vec<Command> {
+        let mut cmds = Vec::new();
+        let until = b
+            .superseded
             .iter()
-            .chain([&b.record])
-            .map(|r| remove(b.key, r))
-            .collect()
+            .map(|r| r.expires_at)
+            .fold(b.record.expires_at, Instant::max);
+        let ttl_secs = until
+            .as_micros()
+            .saturating_sub(now.as_micros())
+            .div_ceil(1_000_000);
+        if ttl_secs > 0 {
+            self.seq = self.seq.wrapping_add(1);
+            let tombstone = ContactRecord {
+                seq: self.seq,
+                expires_at: until,
+                removed: true,
+                ..b.record
+            };
+            cmds.push(put(
+                b.key,
+                &tombstone,
+                ttl_secs.min(u64::from(u32::MAX)) as u32,
+            ));
+        }
+        cmds.extend(
+            b.superseded
+                .iter()
+                .chain([&b.record])
+                .map(|r| remove(b.key, r)),
+        );
+        cmds
     }
 
-    /// Graceful leave: removes every registration, in AoR order. Issue these
-    /// before [`Command::Leave`].
-    pub fn unregister_all(&mut self) -> Vec<Command> {
+    /// Graceful leave at `now`: removes every registration as
+    /// [`Registrar::unregister`] does, in AoR order. Issue these before
+    /// [`Command::Leave`].
+    pub fn unregister_all(&mut self, now: Instant) -> Vec<Command> {
         std::mem::take(&mut self.bindings)
             .into_values()
-            .flat_map(Self::removals)
-            .collect()
+            .flat_map(|b| self.removals(now, b))
+            .collect::<Vec<_>>()
     }
 }
 
 /// A user's contacts as read from the DHT.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Contacts {
-    /// The newest live record per node id, in node-id order.
+    /// The newest live record per node id, in node-id order (never a
+    /// tombstone).
     pub records: Vec<ContactRecord>,
     /// Values that did not decode.
     pub malformed: usize,
-    /// Records whose `expires_at` had passed.
+    /// Records (tombstones included) whose `expires_at` had passed.
     pub expired: usize,
-    /// Older records superseded by a newer one for the same node id.
+    /// Older records superseded by a newer one (or a tombstone) for the
+    /// same node id.
     pub superseded: usize,
+    /// Devices dropped because their newest record is a tombstone.
+    pub removed: usize,
 }
 
-/// Turns the values of a get into contacts at `now`: drops undecodable
-/// values and records with `expires_at <= now`, keeps the newest record
-/// (latest `expires_at`, then highest `seq`) per node id.
+/// Turns the values of a get (of one holder or the union of several) into
+/// contacts at `now`: drops undecodable values and records with
+/// `expires_at <= now`, takes the newest record (latest `expires_at`, then
+/// highest `seq`) per node id, and drops the devices whose newest record is
+/// a tombstone.
 pub fn read_contacts(values: &[Vec<u8>], now: Instant) -> Contacts {
     let mut out = Contacts::default();
     let mut newest: BTreeMap<NodeId, ContactRecord> = BTreeMap::new();
@@ -553,7 +629,13 @@ pub fn read_contacts(values: &[Vec<u8>], now: Instant) -> Contacts {
             }
         }
     }
-    out.records = newest.into_values().collect();
+    out.records = newest
+        .into_values()
+        .filter(|r| {
+            out.removed += usize::from(r.removed);
+            !r.removed
+        })
+        .collect();
     out
 }
 
@@ -678,15 +760,128 @@ mod tests {
             ]
         );
         assert_eq!(r.current("alice@example.com").unwrap().seq, 3);
+        // Leaving 100 s later: a tombstone outranking v3 (next seq, removed)
+        // that lives exactly as long as v3 could (1300 + 1200 s), then v3's
+        // removal.
+        let rec3 = ContactRecord::decode(v3).unwrap();
+        let tomb = ContactRecord {
+            seq: 4,
+            removed: true,
+            ..rec3
+        };
+        assert_eq!(rec3.expires_at, Instant::from_secs(2500));
         assert_eq!(
-            r.unregister_all(),
-            vec![Command::Remove {
-                key,
-                value: v3.clone()
-            }]
+            r.unregister_all(Instant::from_secs(1400)),
+            vec![
+                Command::Put {
+                    key,
+                    value: tomb.encode(),
+                    ttl_secs: 1100
+                },
+                Command::Remove {
+                    key,
+                    value: v3.clone()
+                }
+            ]
         );
         assert_eq!(r.poll_timeout(), None);
-        assert_eq!(r.unregister("alice@example.com").unwrap(), vec![]);
+        assert_eq!(
+            r.unregister(Instant::from_secs(1400), "alice@example.com")
+                .unwrap(),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn unregistering_hides_every_pending_record_and_skips_a_lapsed_tombstone() {
+        let mut r = Registrar::new(cfg(), device(3)).unwrap();
+        let key = aor_key(HashAlg::Sha1, "bob@x").unwrap();
+        let value = |c: &Command| match c {
+            Command::Put { value, .. } | Command::Remove { value, .. } => value.clone(),
+            c => panic!("{c:?}"),
+        };
+        let v1 = value(&r.register(Instant::from_secs(0), "bob@x").unwrap()[0]);
+        // A refresh whose put is not confirmed yet: v1 still awaits removal.
+        let v2 = value(&r.register(Instant::from_secs(600), "bob@x").unwrap()[0]);
+        let cmds = r
+            .unregister(Instant::from_micros(700_500_000), "bob@x")
+            .unwrap();
+        let [
+            Command::Put {
+                key: k,
+                value: t,
+                ttl_secs,
+            },
+            Command::Remove { value: r1, .. },
+            Command::Remove { value: r2, .. },
+        ] = &cmds[..]
+        else {
+            panic!("expected a tombstone and two removals, got {cmds:?}");
+        };
+        assert_eq!((*k, r1, r2), (key, &v1, &v2));
+        let t = ContactRecord::decode(t).unwrap();
+        // v2 expires at 1800 s: 1099.5 s left, rounded up.
+        assert_eq!(*ttl_secs, 1100);
+        assert_eq!(
+            (t.seq, t.removed, t.expires_at, t.node_id),
+            (3, true, Instant::from_secs(1800), device(3).node_id)
+        );
+        // Every record has lapsed: nothing to hide, no tombstone.
+        r.register(Instant::from_secs(2000), "bob@x").unwrap();
+        let cmds = r.unregister(Instant::from_secs(3200), "bob@x").unwrap();
+        assert!(
+            matches!(&cmds[..], [Command::Remove { .. }]),
+            "no tombstone for lapsed records: {cmds:?}"
+        );
+    }
+
+    /// A live record, a newer tombstone for device 1, and helpers.
+    fn rec(dev: u8, seq: u32, expires_s: u64, removed: bool) -> Vec<u8> {
+        ContactRecord {
+            node_id: NodeId([dev; ID_BYTES]),
+            seq,
+            expires_at: Instant::from_secs(expires_s),
+            nat: NatType::Open,
+            host: Addr::new([10, 0, 0, dev], 5060),
+            reflexive: None,
+            super_node: None,
+            removed,
+        }
+        .encode()
+    }
+
+    #[test]
+    fn merged_reads_take_the_newest_record_and_tombstones_hide_devices() {
+        let ids = |c: &Contacts| -> Vec<(u8, u32)> {
+            c.records.iter().map(|r| (r.node_id.0[0], r.seq)).collect()
+        };
+        let t = Instant::from_secs;
+        // Holder A missed device 1's removal; holder B has the tombstone.
+        let a = vec![rec(1, 5, 900, false), rec(2, 1, 800, false)];
+        let b = vec![rec(1, 6, 900, true), rec(2, 1, 800, false)];
+        let stale = read_contacts(&a, t(100));
+        assert_eq!(ids(&stale), vec![(1, 5), (2, 1)], "one stale holder");
+        for merged in [
+            [a.clone(), b.clone()].concat(),
+            [b.clone(), a.clone()].concat(),
+        ] {
+            let c = read_contacts(&merged, t(100));
+            assert_eq!(ids(&c), vec![(2, 1)], "the tombstone wins in any order");
+            assert_eq!((c.removed, c.superseded, c.malformed), (1, 2, 0));
+        }
+        // A newer registration (later expiry, seq restarted after a crash)
+        // outranks the tombstone; malformed values are skipped and counted.
+        let back = rec(1, 1, 1000, false);
+        let c = read_contacts(
+            &[b.clone(), vec![back.clone()], vec![vec![2, 0]]].concat(),
+            t(100),
+        );
+        assert_eq!(ids(&c), vec![(1, 1), (2, 1)]);
+        assert_eq!((c.removed, c.malformed), (0, 1));
+        // Past its expiry the tombstone is dropped like the record it hid.
+        let c = read_contacts(&[a, b].concat(), t(900));
+        assert_eq!(ids(&c), Vec::<(u8, u32)>::new());
+        assert_eq!((c.expired, c.removed), (4, 0));
     }
 
     #[test]
@@ -717,6 +912,54 @@ mod tests {
     }
 
     #[test]
+    fn live_records_keep_the_version_1_layout_and_tombstones_are_version_2() {
+        // Built by hand from the table in the module docs.
+        let mut v1 = vec![1, 0x01];
+        v1.extend_from_slice(&[7; ID_BYTES]);
+        v1.extend_from_slice(&[0, 0, 1, 2]); // seq 258
+        v1.extend_from_slice(&5_000_000u64.to_be_bytes()); // 5 s
+        v1.push(2); // NatType::ALL[2]
+        v1.extend_from_slice(&[10, 0, 0, 7, 0x13, 0xc4]); // host :5060
+        v1.extend_from_slice(&[1, 2, 3, 4, 0x9c, 0x40]); // reflexive :40000
+        let live = ContactRecord {
+            node_id: NodeId([7; ID_BYTES]),
+            seq: 258,
+            expires_at: Instant::from_secs(5),
+            nat: NatType::ALL[2],
+            host: Addr::new([10, 0, 0, 7], 5060),
+            reflexive: Some(Addr::new([1, 2, 3, 4], 40000)),
+            super_node: None,
+            removed: false,
+        };
+        assert_eq!(live.encode(), v1);
+        assert_eq!(ContactRecord::decode(&v1), Ok(live));
+        let mut v2 = v1.clone();
+        v2[0] = 2;
+        v2[1] = 0x05;
+        let tomb = ContactRecord {
+            removed: true,
+            ..live
+        };
+        assert_eq!(tomb.encode(), v2);
+        assert_eq!(ContactRecord::decode(&v2), Ok(tomb));
+        // The removed flag exists only in version 2, and only set.
+        let mut bad = v1.clone();
+        bad[1] = 0x05;
+        assert_eq!(
+            ContactRecord::decode(&bad),
+            Err(RecordError::UnknownFlags(0x05))
+        );
+        let mut bad = v2.clone();
+        bad[1] = 0x01;
+        assert_eq!(ContactRecord::decode(&bad), Err(RecordError::LiveVersion2));
+        assert!(
+            RecordError::LiveVersion2
+                .to_string()
+                .contains("removed flag")
+        );
+    }
+
+    #[test]
     fn decode_errors_name_the_problem() {
         let rec = ContactRecord {
             node_id: NodeId([3; ID_BYTES]),
@@ -726,16 +969,17 @@ mod tests {
             host: Addr::new([1, 1, 1, 1], 1),
             reflexive: None,
             super_node: Some(Addr::new([2, 2, 2, 2], 2)),
+            removed: false,
         };
         let b = rec.encode();
         assert_eq!(b.len(), RECORD_MIN_LEN + Addr::WIRE_LEN);
         assert_eq!(ContactRecord::decode(&b), Ok(rec));
         assert_eq!(ContactRecord::decode(&[]), Err(RecordError::Empty));
         let mut v = b.clone();
-        v[0] = 2;
+        v[0] = 3;
         assert_eq!(
             ContactRecord::decode(&v),
-            Err(RecordError::UnknownVersion(2))
+            Err(RecordError::UnknownVersion(3))
         );
         let mut v = b.clone();
         v[1] |= 0x80;

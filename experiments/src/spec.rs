@@ -377,6 +377,8 @@ pub struct KademliaSpec {
     /// Recursive lookups: how long the origin waits before falling back to
     /// an iterative lookup, in milliseconds.
     pub recursive_timeout_ms: u64,
+    /// Holders a get reads and merges (1 to k; 1 is the paper's first holder).
+    pub read_holders: usize,
 }
 
 impl Default for KademliaSpec {
@@ -405,6 +407,7 @@ impl From<&KademliaConfig> for KademliaSpec {
             hash: c.hash.into(),
             max_hops: c.max_hops,
             recursive_timeout_ms: c.recursive_timeout.as_micros() / 1_000,
+            read_holders: c.read_holders,
         }
     }
 }
@@ -430,6 +433,7 @@ impl KademliaSpec {
             hash: self.hash.into(),
             max_hops: self.max_hops,
             recursive_timeout: Duration::from_millis(self.recursive_timeout_ms),
+            read_holders: self.read_holders,
         }
     }
 
@@ -462,6 +466,7 @@ impl KademliaSpec {
                 "recursive_timeout_ms",
                 self.recursive_timeout_ms.to_string(),
             ),
+            "read_holders" => ("read_holders", self.read_holders.to_string()),
             other => (other, e.value),
         };
         (
@@ -521,6 +526,8 @@ pub struct ChordSpec {
     pub max_stored_values: usize,
     /// The hash that maps names to keys: `"sha1"` or `"sha256"`.
     pub hash: HashName,
+    /// Replicas a get reads and merges (1 to `replicas`).
+    pub read_holders: usize,
 }
 
 impl Default for ChordSpec {
@@ -551,6 +558,7 @@ impl From<&ChordConfig> for ChordSpec {
             timer_jitter: c.timer_jitter,
             max_stored_values: c.max_stored_values,
             hash: c.hash.into(),
+            read_holders: c.read_holders,
         }
     }
 }
@@ -578,6 +586,7 @@ impl ChordSpec {
             timer_jitter: self.timer_jitter,
             max_stored_values: self.max_stored_values,
             hash: self.hash.into(),
+            read_holders: self.read_holders,
         }
     }
 
@@ -621,6 +630,7 @@ impl ChordSpec {
             ),
             "timer_jitter" => ("timer_jitter", self.timer_jitter.to_string()),
             "max_stored_values" => ("max_stored_values", self.max_stored_values.to_string()),
+            "read_holders" => ("read_holders", self.read_holders.to_string()),
             other => (other, e.value),
         };
         (format!("dht.chord.{name}"), value, e.expected.to_string())

@@ -161,7 +161,8 @@ enum RegWait {
 }
 
 /// Removals issued together (`ctl unregister`, or a graceful leave when
-/// `reply` is `None`).
+/// `reply` is `None`): the records' removals and the tombstone puts that
+/// hide them from readers of a stale holder.
 struct Removals {
     aor: String,
     key_id: NodeId,
@@ -606,6 +607,7 @@ impl<P: LiveDht> Driver<P> {
                 key: key_id,
                 values,
                 stats,
+                ..
             } => self.finish(id, |key| CtlReply::Values {
                 key,
                 key_id,
@@ -826,10 +828,16 @@ impl<P: LiveDht> Driver<P> {
         let now = self.now(Instant::ZERO);
         let group = self.next_removals;
         self.next_removals += 1;
-        let records = cmds.len() as u32;
+        // The records removed; the tombstone put that hides them is not one.
+        let records = cmds
+            .iter()
+            .filter(|c| matches!(c, Command::Remove { .. }))
+            .count() as u32;
         let mut remaining = 0;
         for cmd in cmds {
             if let Some(id) = self.issue_registrar(now, cmd) {
+                // A tombstone put confirms no registration.
+                self.reg_puts.remove(&id);
                 self.removal_of.insert(id, group);
                 remaining += 1;
             }
@@ -879,7 +887,11 @@ impl<P: LiveDht> Driver<P> {
                 return;
             }
         };
-        let cmds = self.registrar.unregister(aor).unwrap_or_default();
+        let now = self.now(Instant::ZERO);
+        let cmds = self
+            .registrar
+            .unregister(self.media_time(now), aor)
+            .unwrap_or_default();
         self.issue_removals(name, key_id, cmds, Some(reply));
     }
 
@@ -1049,7 +1061,8 @@ impl<P: LiveDht> Driver<P> {
         if self.leaving.is_some() || self.stopping {
             return;
         }
-        let cmds = self.registrar.unregister_all();
+        let now = self.now(Instant::ZERO);
+        let cmds = self.registrar.unregister_all(self.media_time(now));
         if cmds.is_empty() || !self.node.joined() {
             self.leave(why);
             return;

@@ -84,8 +84,12 @@ pub struct LoggedRecord {
 /// stores.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeviceLog {
-    /// The records, oldest first.
+    /// The live records, oldest first.
     pub entries: Vec<LoggedRecord>,
+    /// The tombstones a graceful leave put (SIP's `Expires: 0`): their
+    /// encoding and `expires_at`. They hide the device from merged reads and
+    /// are never a record a read must return.
+    pub tombstones: Vec<(Vec<u8>, Instant)>,
 }
 
 /// How a read's answer for one device compares with the global view.
@@ -106,8 +110,16 @@ pub struct Verdict {
 
 impl DeviceLog {
     /// The device issued a put of `record` at `now`; a retry of a put
-    /// already logged is not a new record. Returns whether it is new.
+    /// already logged is not a new record. Returns whether it is new. A
+    /// tombstone (`record.removed`) goes to [`DeviceLog::tombstones`].
     pub fn put_issued(&mut self, now: Instant, record: ContactRecord, bytes: &[u8]) -> bool {
+        if record.removed {
+            if self.tombstones.iter().any(|(b, _)| b == bytes) {
+                return false;
+            }
+            self.tombstones.push((bytes.to_vec(), record.expires_at));
+            return true;
+        }
         if self.entries.iter().any(|e| e.bytes == bytes) {
             return false;
         }
@@ -236,6 +248,7 @@ mod tests {
             host: peerlab_core::Addr::new([10, 0, 0, 7], 5060),
             reflexive: None,
             super_node: None,
+            removed: false,
         }
     }
 

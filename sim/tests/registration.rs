@@ -31,8 +31,12 @@
 //! finished at `now` must contain, for each of the user's devices, the
 //! newest record put and acknowledged before `g - SLACK` and neither removed
 //! nor expired at `now` (a record put within `SLACK` may or may not be seen
-//! yet), nothing older, and no other device's record; a removed record must
-//! not be among the raw values either.
+//! yet), nothing older, and no other device's record. A get merges the
+//! values of `read_holders` holders (the DHTs' default), so a removed record
+//! may be among the raw values when a merged holder missed its removal; the
+//! read must not return it (the leave's tombstone or the refresh's newer
+//! record hides it), and such reads are counted. A leave's tombstone must
+//! outrank the device's newest record and live exactly as long.
 //!
 //! Exact, for every read: no foreign or malformed record; nothing, not even
 //! among the raw values, `G` past its expiry (the upper bound, which holds
@@ -194,6 +198,11 @@ struct Figures {
     /// Of those, reads where the device was not as the oracle says.
     mismatched: [u32; 6],
     latency_ms_sum: f64,
+    /// Removed records among a read's merged values that the read did not
+    /// return: hidden by the leave's tombstone, or by the newer record of
+    /// the refresh that replaced them.
+    hidden_by_tombstone: u32,
+    hidden_by_successor: u32,
 }
 
 struct Run<D: DhtNode> {
@@ -237,9 +246,42 @@ impl<D: DhtNode> Run<D> {
     fn issue(&mut self, sim: &mut Sim<D>, d: u32, cmd: Command) {
         let now = sim.now();
         let what = match &cmd {
-            Command::Put { value, .. } => {
+            Command::Put {
+                value, ttl_secs, ..
+            } => {
                 let record = ContactRecord::decode(value).expect("the registrar's own record");
                 let dev = &mut self.devs[d as usize];
+                if record.removed {
+                    // A leave's tombstone: it must hide every record the
+                    // device put and live exactly as long as the newest.
+                    let newest = dev
+                        .log
+                        .entries
+                        .iter()
+                        .map(|e| e.record)
+                        .max_by_key(|r| r.expires_at);
+                    let ok = dev.status == Status::Leaving
+                        && newest.is_some_and(|n| {
+                            record.expires_at == n.expires_at
+                                && record.seq > n.seq
+                                && now + Duration::from_secs(u64::from(*ttl_secs)) >= n.expires_at
+                                && now + Duration::from_secs(u64::from(*ttl_secs) - 1)
+                                    < n.expires_at
+                        });
+                    if !ok {
+                        self.fail(now, format!("device {d}: tombstone {record:?} (ttl {ttl_secs} s) does not match its newest record {newest:?}"));
+                    }
+                    let dev = &mut self.devs[d as usize];
+                    dev.log.put_issued(now, record, value);
+                    dev.pending_removes += 1;
+                    match sim.command(d, cmd.clone()) {
+                        Ok(r) => {
+                            self.pending.insert((d, r), Pending::Remove(d));
+                        }
+                        Err(e) => self.fail(now, format!("device {d}: command refused: {e}")),
+                    }
+                    return;
+                }
                 if !dev.log.put_issued(now, record, value) {
                     self.fig.put_retries += 1;
                 }
@@ -336,7 +378,7 @@ impl<D: DhtNode> Run<D> {
                     let cmds = dev
                         .registrar
                         .take()
-                        .map(|mut r| r.unregister_all())
+                        .map(|mut r| r.unregister_all(now))
                         .unwrap_or_default();
                     if cmds.is_empty() {
                         self.finish_leave(sim, node);
@@ -502,11 +544,27 @@ impl<D: DhtNode> Run<D> {
                         e.record
                     ));
                 } else if removed && values.contains(&e.bytes) {
-                    let msg = format!(
-                        "user {user} device {d}: store still returns {:?} (issued {:?}, replaced {:?}, unregistered {:?})",
-                        e.record, e.issued, e.replaced, e.unreg_done
-                    );
-                    errs.push(msg);
+                    // A holder that missed the removal is among those
+                    // merged: the read must not return the record. Its
+                    // tombstone or its successor, from another holder, hides it.
+                    if got == Some(&e.record) {
+                        let msg = format!(
+                            "user {user} device {d}: read returns the removed {:?} (issued {:?}, replaced {:?}, unregistered {:?})",
+                            e.record, e.issued, e.replaced, e.unreg_done
+                        );
+                        errs.push(msg);
+                    } else if e.unreg_done.is_some() {
+                        self.fig.hidden_by_tombstone += 1;
+                    } else {
+                        self.fig.hidden_by_successor += 1;
+                    }
+                }
+            }
+            for (bytes, expires_at) in &dev.log.tombstones {
+                if *expires_at + G <= g && values.contains(bytes) {
+                    strict_errs.push(format!(
+                        "user {user} device {d}: store returns a tombstone {G:?} past its expiry {expires_at:?}"
+                    ));
                 }
             }
             match kind.filter(|_| d == target_dev) {
@@ -770,14 +828,23 @@ fn run<D: DhtNode>(
     (run.fig, run.failures, run.stale)
 }
 
-/// At most this share of all device reads may disagree with the oracle.
-/// Kademlia's get returns the values of the *first* holder it reaches, and
-/// Chord's those of the first replica that answers; a holder that a put or
-/// remove missed (under churn, or before the ring has fully converged)
-/// serves a stale set: an older record, a removed one, or none of a
-/// device's. Measured with the seeds below: Chord 0 of 3170 device reads,
-/// Kademlia 16 of 3157 (0.51%); seeds 1 to 4 give at most 8 on either.
-const MAX_MISMATCH: f64 = 0.01;
+/// At most this share of all device reads may disagree with the oracle:
+/// 0.05%, one read of the about 3,160 a run judges.
+///
+/// A get merges the values of `read_holders` holders (default 2); a holder
+/// that a put or remove missed (under churn, or before the ring has fully
+/// converged) is outvoted by any fresh one, and a removal by its tombstone
+/// or the record that replaced it. What remains: every holder merged missed
+/// the same refresh (Kademlia), or the replicas asked had nothing yet
+/// (Chord gives up after 2 empty answers).
+///
+/// Measured over seeds 0–4 (`mismatch_over_seeds_0_to_4`, run with
+/// `--ignored`), default `read_holders` = 2: Kademlia 1, 0, 0, 0, 0 and
+/// Chord 0, 1, 1, 0, 1 of about 3,160 reads each, so at most 1 (0.032%);
+/// with the first holder only (`read_holders` = 1) Kademlia 9, 9, 8, 4, 4
+/// and Chord 0, 1, 1, 0, 1. The seeds of the tests above: Kademlia 0 of 3157
+/// (15 with `read_holders` = 1), Chord 0 of 3170 (0).
+const MAX_MISMATCH: f64 = 0.0005;
 
 fn check(name: &str, fig: &Figures, failures: &[String], stale: &[String]) {
     let reads: u32 = fig.reads.iter().sum();
@@ -894,4 +961,55 @@ fn the_same_seed_gives_the_same_run() {
     let b = run::<Kademlia>(cfg, hash, 7);
     assert_eq!(format!("{:?}", a.0), format!("{:?}", b.0));
     assert_eq!((a.1, a.2), (b.1, b.2));
+}
+
+/// Reads that disagree with the oracle, reads judged, and mean get latency.
+fn summary(fig: &Figures) -> (u32, u32, f64) {
+    (
+        fig.mismatched.iter().sum(),
+        fig.reads.iter().sum(),
+        fig.latency_ms_sum / f64::from(fig.gets),
+    )
+}
+
+/// The measurement behind [`MAX_MISMATCH`]: both DHTs over seeds 0–4, with
+/// the default `read_holders` (checked as the tests above are) and with 1,
+/// the first holder only (printed for comparison). About 3 minutes:
+/// `cargo test --release -p peerlab-sim --test registration -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement over 5 seeds, about 3 minutes"]
+fn mismatch_over_seeds_0_to_4() {
+    let (kad, chord) = (KademliaConfig::default(), ChordConfig::default());
+    for seed in 0..5 {
+        for q in [1, kad.read_holders] {
+            let cfg = KademliaConfig {
+                read_holders: q,
+                ..kad.clone()
+            };
+            let (fig, failures, stale) = run::<Kademlia>(cfg, kad.hash, seed);
+            let (off, reads, ms) = summary(&fig);
+            println!(
+                "seed {seed} kademlia read_holders {q}: {off} of {reads} off, hidden {}+{}, mean get {ms:.1} ms",
+                fig.hidden_by_tombstone, fig.hidden_by_successor
+            );
+            if q == kad.read_holders {
+                check("kademlia", &fig, &failures, &stale);
+            }
+        }
+        for q in [1, chord.read_holders] {
+            let cfg = ChordConfig {
+                read_holders: q,
+                ..chord.clone()
+            };
+            let (fig, failures, stale) = run::<Chord>(cfg, chord.hash, seed);
+            let (off, reads, ms) = summary(&fig);
+            println!(
+                "seed {seed} chord read_holders {q}: {off} of {reads} off, hidden {}+{}, mean get {ms:.1} ms",
+                fig.hidden_by_tombstone, fig.hidden_by_successor
+            );
+            if q == chord.read_holders {
+                check("chord", &fig, &failures, &stale);
+            }
+        }
+    }
 }

@@ -64,6 +64,12 @@ pub struct ChordConfig {
     pub max_stored_values: usize,
     /// The hash that maps names to keys.
     pub hash: HashAlg,
+    /// Replicas a get reads (1 to `replicas`): it asks this many of the key's
+    /// replicas at once, most responsible first (the next one when one fails
+    /// or has nothing), and returns the union of the values of those that
+    /// answered with some ([`crate::holder_read`] semantics). 1 reads the
+    /// first replica that has values, as Chord's get does.
+    pub read_holders: usize,
 }
 
 impl Default for ChordConfig {
@@ -89,6 +95,8 @@ impl Default for ChordConfig {
             timer_jitter: 0.1,
             max_stored_values: 65_536,
             hash: HashAlg::Sha1,
+            // As Kademlia's: a stale replica is outvoted by any fresh one.
+            read_holders: 2,
         }
     }
 }
@@ -111,6 +119,9 @@ impl ChordConfig {
         }
         if self.replicas == 0 || self.replicas > self.successors {
             return err("replicas", &self.replicas, "1 to successors");
+        }
+        if self.read_holders == 0 || self.read_holders > self.replicas {
+            return err("read_holders", &self.read_holders, "1 to replicas");
         }
         if self.next_hop_candidates == 0 || self.next_hop_candidates > MAX_CONTACTS {
             return err("next_hop_candidates", &self.next_hop_candidates, "1 to 64");
@@ -185,6 +196,21 @@ mod tests {
             "successors"
         );
         assert_eq!(bad(ChordConfig { replicas: 9, ..d() }), "replicas");
+        assert_eq!(
+            bad(ChordConfig {
+                read_holders: 0,
+                ..d()
+            }),
+            "read_holders"
+        );
+        assert_eq!(
+            bad(ChordConfig {
+                replicas: 1,
+                read_holders: 2,
+                ..d()
+            }),
+            "read_holders"
+        );
         assert_eq!(bad(ChordConfig { max_hops: 0, ..d() }), "max_hops");
         assert_eq!(bad(ChordConfig { alpha: 0, ..d() }), "alpha");
         assert_eq!(bad(ChordConfig { alpha: 65, ..d() }), "alpha");

@@ -23,6 +23,8 @@
 //!   successor and the next `replicas − 1` nodes; the responsible node pushes
 //!   them to its successors hourly, the publisher republishes daily, and a
 //!   node hands a newly arrived predecessor the keys that are now its own;
+//!   a get asks `read_holders` of the replicas at once and returns the union
+//!   of their values ([`crate::holder_read`]);
 //! - a graceful leave hands every value to the successor and tells the
 //!   predecessor and the successor, so they close the gap at once.
 //!
@@ -48,6 +50,7 @@ mod tests;
 pub use config::ChordConfig;
 
 use crate::addr::Addr;
+use crate::holder_read::HolderRead;
 use crate::id::NodeId;
 use crate::outbox::Outbox;
 use crate::protocol::{
@@ -59,6 +62,7 @@ use crate::recursive::{Forwarding, RecentRoutes};
 use crate::rng::NodeRng;
 use crate::rpc::{Expired, Rpcs};
 use crate::store::ValueStore;
+use crate::store_batch::StoreBatches;
 use crate::time::{Duration, Instant};
 use crate::timers::TimerQueue;
 use crate::wire::{Body, Contact, MAX_VALUE_LEN, MAX_VALUES, Message};
@@ -142,7 +146,8 @@ enum RpcFor {
     Handoff,
 }
 
-/// A get whose lookup has finished: the replicas are asked in turn.
+/// A get whose lookup has finished: `read_holders` replicas are asked at
+/// once, the next one whenever one fails or has nothing.
 #[derive(Clone, Debug)]
 struct Fetch {
     key: NodeId,
@@ -150,17 +155,13 @@ struct Fetch {
     remaining: VecDeque<Contact>,
     /// Replicas that answered without values.
     empty: u8,
+    /// Replicas asked that have not answered or failed yet.
+    in_flight: u8,
+    /// The values of the replicas that answered with some.
+    read: HolderRead,
+    /// The lookup's hops.
     hops: u32,
     stats: RequestStats,
-}
-
-#[derive(Clone, Debug)]
-struct StoreBatch {
-    key: NodeId,
-    outstanding: u32,
-    acked: u32,
-    stats: RequestStats,
-    report: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -194,7 +195,7 @@ pub struct Chord {
     next_forward: u64,
     recent: RecentRoutes,
     fetches: BTreeMap<RequestId, Fetch>,
-    batches: BTreeMap<RequestId, StoreBatch>,
+    batches: StoreBatches,
     rpcs: Rpcs<RpcFor>,
     join: Option<JoinState>,
     /// The next finger index of the fix-fingers round in progress.
@@ -255,7 +256,7 @@ impl Chord {
             next_forward: 0,
             recent: RecentRoutes::default(),
             fetches: BTreeMap::new(),
-            batches: BTreeMap::new(),
+            batches: StoreBatches::default(),
             rpcs,
             join: None,
             fix_round: None,
@@ -390,10 +391,7 @@ impl Chord {
             RpcFor::Forward(_) | RpcFor::Fetch(_) => TrafficClass::Lookup,
             RpcFor::Stabilize(class) => class,
             RpcFor::CheckPredecessor => TrafficClass::RoutingMaintenance,
-            RpcFor::Store(id) => match self.batches.get(&id) {
-                Some(b) if !b.report => TrafficClass::DataMaintenance,
-                _ => TrafficClass::Store,
-            },
+            RpcFor::Store(id) => self.batches.class(id),
             RpcFor::Handoff => TrafficClass::DataMaintenance,
         }
     }
@@ -402,7 +400,7 @@ impl Chord {
         let stats = match purpose {
             RpcFor::Step(r) => self.lookups.get_mut(&r).map(|l| &mut l.stats),
             RpcFor::Fetch(r) => self.fetches.get_mut(&r).map(|f| &mut f.stats),
-            RpcFor::Store(r) => self.batches.get_mut(&r).map(|b| &mut b.stats),
+            RpcFor::Store(r) => self.batches.stats_mut(r),
             _ => None,
         };
         if let Some(s) = stats {
@@ -593,8 +591,10 @@ impl Chord {
                 },
             ) => self.on_neighbours(now, sender, predecessor, successors, class),
             (RpcFor::CheckPredecessor, _) => self.checking_predecessor = false,
-            (RpcFor::Fetch(id), Body::Values { values }) => self.on_values(now, id, values),
-            (RpcFor::Store(id), Body::StoreAck { stored }) => self.on_store_ack(now, id, stored),
+            (RpcFor::Fetch(id), Body::Values { values }) => self.on_fetched(now, id, Some(values)),
+            (RpcFor::Store(id), Body::StoreAck { stored }) => {
+                self.store_answered(now, id, Some(stored))
+            }
             // An answer of the wrong kind: treat the request as failed.
             (purpose, _) => self.on_failed(now, purpose, p.to),
         }
@@ -632,18 +632,8 @@ impl Chord {
                 self.stabilize_as(now, class);
             }
             RpcFor::CheckPredecessor => self.checking_predecessor = false,
-            RpcFor::Fetch(id) => {
-                if let Some(f) = self.fetches.get_mut(&id) {
-                    f.stats.timeouts += 1;
-                }
-                self.fetch_next(now, id);
-            }
-            RpcFor::Store(id) => {
-                if let Some(b) = self.batches.get_mut(&id) {
-                    b.stats.timeouts += 1;
-                }
-                self.on_store_ack(now, id, false);
-            }
+            RpcFor::Fetch(id) => self.on_fetched(now, id, None),
+            RpcFor::Store(id) => self.store_answered(now, id, None),
             RpcFor::Handoff => {}
         }
     }

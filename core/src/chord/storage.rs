@@ -3,15 +3,18 @@
 
 use super::maintenance::remaining_secs;
 use super::ring::in_half_open;
-use super::{Chord, Fetch, Purpose, RpcFor, StoreBatch};
+use super::{Chord, Fetch, Purpose, RpcFor};
+use crate::holder_read::HolderRead;
 use crate::id::NodeId;
 use crate::protocol::{Event, RequestId, RequestStats};
 use crate::publisher;
+use crate::store_batch::StoreBatch;
 use crate::time::{Duration, Instant};
 use crate::wire::{Body, Contact};
 
-/// A get stops after this many replicas answered without values (a missing
-/// key should not cost r requests; a replica that lags behind is covered).
+/// A get stops asking after this many replicas answered without values (a
+/// missing key should not cost r requests; a replica that lags behind is
+/// covered).
 const EMPTY_ANSWERS_BEFORE_GIVING_UP: u8 = 2;
 
 impl Chord {
@@ -67,16 +70,16 @@ impl Chord {
                 remote.push(*c);
             }
         }
-        self.batches.insert(
-            id,
-            StoreBatch {
-                key,
-                outstanding: remote.len() as u32,
-                acked,
-                stats,
-                report,
-            },
-        );
+        let batch = StoreBatch {
+            key,
+            outstanding: remote.len() as u32,
+            acked,
+            stats,
+            report,
+        };
+        if let Some(e) = self.batches.start(now, id, batch) {
+            self.events.push(e);
+        }
         for c in &remote {
             let body = Body::Store {
                 key,
@@ -85,36 +88,17 @@ impl Chord {
             };
             self.request(now, *c, body, RpcFor::Store(id));
         }
-        if remote.is_empty() {
-            self.finish_batch(now, id);
+    }
+
+    /// A STORE of batch `id` was answered (`Some`) or timed out (`None`).
+    pub(super) fn store_answered(&mut self, now: Instant, id: RequestId, stored: Option<bool>) {
+        if let Some(e) = self.batches.answered(now, id, stored) {
+            self.events.push(e);
         }
     }
 
-    pub(super) fn on_store_ack(&mut self, now: Instant, id: RequestId, stored: bool) {
-        if let Some(b) = self.batches.get_mut(&id) {
-            b.acked += u32::from(stored);
-            b.outstanding = b.outstanding.saturating_sub(1);
-            if b.outstanding == 0 {
-                self.finish_batch(now, id);
-            }
-        }
-    }
-
-    fn finish_batch(&mut self, now: Instant, id: RequestId) {
-        if let Some(mut b) = self.batches.remove(&id)
-            && b.report
-        {
-            b.stats.finished = now;
-            self.events.push(Event::StoreDone {
-                id,
-                key: b.key,
-                replicas: b.acked,
-                stats: b.stats,
-            });
-        }
-    }
-
-    /// Reads `key` from the replicas of a lookup result, most responsible first.
+    /// Reads `key` from the replicas of a lookup result, most responsible
+    /// first: `read_holders` of them at once.
     pub(super) fn start_fetch(
         &mut self,
         now: Instant,
@@ -131,6 +115,8 @@ impl Chord {
                 key,
                 remaining,
                 empty: 0,
+                in_flight: 0,
+                read: HolderRead::new(self.cfg.read_holders),
                 hops,
                 stats,
             },
@@ -138,52 +124,67 @@ impl Chord {
         self.fetch_next(now, id);
     }
 
-    /// Asks the next replica, or ends the get.
+    /// Asks more replicas while fewer than `read_holders` have answered
+    /// with values or are being asked, or ends the get: once enough
+    /// answered, or when nothing is in flight and no replica is left (or
+    /// [`EMPTY_ANSWERS_BEFORE_GIVING_UP`] answered without values).
     pub(super) fn fetch_next(&mut self, now: Instant, id: RequestId) {
         loop {
             let Some(f) = self.fetches.get_mut(&id) else {
                 return;
             };
-            if f.empty >= EMPTY_ANSWERS_BEFORE_GIVING_UP {
-                return self.finish_fetch(now, id, Vec::new(), 1);
+            let exhausted = f.empty >= EMPTY_ANSWERS_BEFORE_GIVING_UP || f.remaining.is_empty();
+            if f.read.is_complete() || (exhausted && f.in_flight == 0) {
+                return self.finish_fetch(now, id);
+            }
+            if exhausted || f.read.holders() + usize::from(f.in_flight) >= self.cfg.read_holders {
+                return; // waiting for the replicas asked
             }
             let Some(c) = f.remaining.pop_front() else {
-                return self.finish_fetch(now, id, Vec::new(), 1);
+                return;
             };
             if c.id != self.id {
+                f.in_flight += 1;
                 let key = f.key;
-                return self.request(now, c, Body::FindValue { key }, RpcFor::Fetch(id));
+                self.request(now, c, Body::FindValue { key }, RpcFor::Fetch(id));
+                continue;
             }
             let values = self.store.get(&f.key, crate::wire::MAX_VALUES);
-            if !values.is_empty() {
-                return self.finish_fetch(now, id, values, 0);
+            if values.is_empty() {
+                f.empty += 1;
             }
-            f.empty += 1;
+            f.read.add(values, 0);
         }
     }
 
-    pub(super) fn on_values(&mut self, now: Instant, id: RequestId, values: Vec<Vec<u8>>) {
-        if !values.is_empty() {
-            return self.finish_fetch(now, id, values, 1);
-        }
-        if let Some(f) = self.fetches.get_mut(&id) {
-            f.empty += 1;
+    /// A replica answered (`Some`, possibly without values) or failed (`None`).
+    pub(super) fn on_fetched(&mut self, now: Instant, id: RequestId, values: Option<Vec<Vec<u8>>>) {
+        let Some(f) = self.fetches.get_mut(&id) else {
+            return;
+        };
+        f.in_flight = f.in_flight.saturating_sub(1);
+        match values {
+            Some(v) if v.is_empty() => f.empty += 1,
+            Some(v) => f.read.add(v, 1),
+            None => f.stats.timeouts += 1,
         }
         self.fetch_next(now, id);
     }
 
-    /// Ends a get; `extra_hops` is 1 when the values (or the last answer)
-    /// came from a remote replica.
-    fn finish_fetch(&mut self, now: Instant, id: RequestId, values: Vec<Vec<u8>>, extra_hops: u32) {
+    /// Ends a get: one hop more than the lookup when a remote replica
+    /// supplied values or none did, none when only the local store did.
+    fn finish_fetch(&mut self, now: Instant, id: RequestId) {
         let Some(mut f) = self.fetches.remove(&id) else {
             return;
         };
+        let (values, holders, extra_hops) = f.read.finish();
         f.stats.finished = now;
-        f.stats.hops = f.hops + extra_hops;
+        f.stats.hops = f.hops + extra_hops.unwrap_or(1);
         self.events.push(Event::GetDone {
             id,
             key: f.key,
             values,
+            holders,
             stats: f.stats,
         });
     }

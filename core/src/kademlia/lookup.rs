@@ -3,7 +3,8 @@
 //! The shortlist holds every contact learned so far, sorted by distance to the
 //! target. The lookup keeps up to α requests in flight to the closest contacts
 //! not yet asked, and finishes when the k closest contacts that have not
-//! failed have all answered (or, for FIND_VALUE, when one returns values).
+//! failed have all answered (a get stops earlier, once `read_holders` of
+//! them returned values; see [`crate::holder_read`]).
 //!
 //! A contact that does not answer within one timeout is *stalled*: as the
 //! Kademlia paper puts it, it is "removed from consideration until and unless

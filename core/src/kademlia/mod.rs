@@ -11,12 +11,15 @@
 //! - RPC timeouts with retries; a contact is stale after repeated failures;
 //! - multi-valued keys with expiry, stored on the k closest nodes, republished
 //!   hourly by holders and daily by the original publisher (the value store
-//!   is shared with Chord, so put, get and remove mean the same in both);
+//!   is shared with Chord, so put, get and remove mean the same in both); a
+//!   get reads `read_holders` holders and returns the union of their values
+//!   ([`crate::holder_read`]);
 //! - join through a known node: self-lookup, then refresh of the buckets
 //!   farther than the closest neighbour; idle buckets are refreshed hourly.
 //!
 //! Defaults follow the paper (k = 20, α = 3, 1 h refresh and republish, 24 h
-//! expiry, stale after 5 failures).
+//! expiry, stale after 5 failures), except that a get reads 2 holders where
+//! the paper's returns the first one's values.
 //!
 //! Outstanding requests live in the RPC table shared with Chord
 //! (`crate::rpc`), which also accounts for traffic by [`TrafficClass`] (rule
@@ -32,6 +35,7 @@ mod recursive;
 mod routing;
 
 use crate::addr::Addr;
+use crate::holder_read::HolderRead;
 use crate::id::{HashAlg, NodeId};
 use crate::outbox::Outbox;
 use crate::protocol::{
@@ -43,6 +47,7 @@ use crate::recursive::{Forwarding, RecentRoutes};
 use crate::rng::NodeRng;
 use crate::rpc::{Expired, Rpcs};
 use crate::store::ValueStore;
+use crate::store_batch::{StoreBatch, StoreBatches};
 use crate::time::{Duration, Instant};
 use crate::timers::TimerQueue;
 use crate::wire::{Body, Contact, MAX_CONTACTS, MAX_VALUE_LEN, MAX_VALUES, Message};
@@ -94,6 +99,12 @@ pub struct KademliaConfig {
     /// Recursive lookups: how long the origin waits for the result before it
     /// looks the target up iteratively instead.
     pub recursive_timeout: Duration,
+    /// Holders a get reads (1 to k): its lookup goes on after the first node
+    /// that answers with values until this many have, or until it converges,
+    /// and the get returns the union of their values ([`crate::holder_read`]
+    /// semantics). 1 is the paper's get, which returns the first holder's
+    /// values; a holder that a put or remove missed then serves a stale set.
+    pub read_holders: usize,
 }
 
 impl Default for KademliaConfig {
@@ -118,6 +129,9 @@ impl Default for KademliaConfig {
             // dead hop's timeouts.
             max_hops: 50,
             recursive_timeout: Duration::from_secs(10),
+            // Two holders: a stale one is outvoted by any fresh one
+            // (sim/tests/registration.rs measures the effect).
+            read_holders: 2,
         }
     }
 }
@@ -179,6 +193,9 @@ impl KademliaConfig {
                 "greater than zero",
             );
         }
+        if self.read_holders == 0 || self.read_holders > self.k {
+            return err("read_holders", &self.read_holders, "1 to k");
+        }
         Ok(())
     }
 }
@@ -224,18 +241,10 @@ struct LookupState {
     purpose: Purpose,
     list: Shortlist,
     stats: RequestStats,
-    values: Option<(Vec<Vec<u8>>, u8)>,
+    /// A get's holders read so far.
+    read: Option<HolderRead>,
     /// The route id while a recursive attempt is outstanding.
     route: Option<u64>,
-}
-
-#[derive(Clone, Debug)]
-struct StoreBatch {
-    key: NodeId,
-    outstanding: u32,
-    acked: u32,
-    stats: RequestStats,
-    report: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,7 +275,7 @@ pub struct Kademlia {
     store: ValueStore,
     published: Publications,
     lookups: BTreeMap<RequestId, LookupState>,
-    batches: BTreeMap<RequestId, StoreBatch>,
+    batches: StoreBatches,
     rpcs: Rpcs<RpcFor>,
     join: Option<JoinState>,
     next_request: u64,
@@ -311,7 +320,7 @@ impl Kademlia {
             store: ValueStore::default(),
             published: Publications::default(),
             lookups: BTreeMap::new(),
-            batches: BTreeMap::new(),
+            batches: StoreBatches::default(),
             rpcs,
             join: None,
             next_request: 1,
@@ -395,10 +404,7 @@ impl Kademlia {
                 .lookups
                 .get(&id)
                 .map_or(TrafficClass::Lookup, |l| l.purpose.class()),
-            RpcFor::Store(id) => match self.batches.get(&id) {
-                Some(b) if !b.report => TrafficClass::DataMaintenance,
-                _ => TrafficClass::Store,
-            },
+            RpcFor::Store(id) => self.batches.class(id),
             RpcFor::Check(_) => TrafficClass::RoutingMaintenance,
             RpcFor::Join(_) => TrafficClass::Join,
             // Only user lookups are routed recursively.
@@ -409,7 +415,7 @@ impl Kademlia {
     fn count_message(&mut self, purpose: RpcFor) {
         let stats = match purpose {
             RpcFor::Lookup(r) => self.lookups.get_mut(&r).map(|l| &mut l.stats),
-            RpcFor::Store(r) => self.batches.get_mut(&r).map(|b| &mut b.stats),
+            RpcFor::Store(r) => self.batches.stats_mut(r),
             _ => None,
         };
         if let Some(s) = stats {
@@ -470,13 +476,14 @@ impl Kademlia {
             finished: now,
             ..RequestStats::default()
         };
+        let read = matches!(purpose, Purpose::Get).then(|| HolderRead::new(self.cfg.read_holders));
         self.lookups.insert(
             id,
             LookupState {
                 purpose,
                 list,
                 stats,
-                values: None,
+                read,
                 route: None,
             },
         );
@@ -493,12 +500,15 @@ impl Kademlia {
         let get = matches!(l.purpose, Purpose::Get);
         let target = l.list.target();
         let mut queries = Vec::new();
-        if l.values.is_none() {
+        // A get is done once enough holders answered; until then its lookup
+        // goes on (α in flight) towards the k closest.
+        let read_done = l.read.as_ref().is_some_and(HolderRead::is_complete);
+        if !read_done {
             while let Some((c, _)) = l.list.next_query() {
                 queries.push(c);
             }
         }
-        let done = l.values.is_some() || l.list.is_done();
+        let done = read_done || l.list.is_done();
         for c in queries {
             let body = if get {
                 Body::FindValue { key: target }
@@ -528,17 +538,16 @@ impl Kademlia {
                 stats: l.stats,
             }),
             Purpose::Get => {
-                let values = match l.values {
-                    Some((v, hops)) => {
-                        l.stats.hops = hops as u32;
-                        v
-                    }
-                    None => Vec::new(),
-                };
+                let read = l.read.unwrap_or_else(|| HolderRead::new(1));
+                let (values, holders, hops) = read.finish();
+                if let Some(hops) = hops {
+                    l.stats.hops = hops;
+                }
                 self.events.push(Event::GetDone {
                     id,
                     key: target,
                     values,
+                    holders,
                     stats: l.stats,
                 });
             }
@@ -608,16 +617,16 @@ impl Kademlia {
             }
         }
         let outstanding = closest.len() as u32;
-        self.batches.insert(
-            id,
-            StoreBatch {
-                key,
-                outstanding,
-                acked,
-                stats,
-                report,
-            },
-        );
+        let batch = StoreBatch {
+            key,
+            outstanding,
+            acked,
+            stats,
+            report,
+        };
+        if let Some(e) = self.batches.start(now, id, batch) {
+            self.events.push(e);
+        }
         for c in closest {
             let body = Body::Store {
                 key,
@@ -626,22 +635,12 @@ impl Kademlia {
             };
             self.request(now, c.addr, Some(c.id), body, RpcFor::Store(id));
         }
-        if outstanding == 0 {
-            self.finish_batch(now, id);
-        }
     }
 
-    fn finish_batch(&mut self, now: Instant, id: RequestId) {
-        if let Some(mut b) = self.batches.remove(&id)
-            && b.report
-        {
-            b.stats.finished = now;
-            self.events.push(Event::StoreDone {
-                id,
-                key: b.key,
-                replicas: b.acked,
-                stats: b.stats,
-            });
+    /// A STORE of batch `id` was answered (`Some`) or timed out (`None`).
+    fn store_answered(&mut self, now: Instant, id: RequestId, stored: Option<bool>) {
+        if let Some(e) = self.batches.answered(now, id, stored) {
+            self.events.push(e);
         }
     }
 
@@ -742,23 +741,17 @@ impl Kademlia {
                             contacts.into_iter().filter(|c| c.id != own).collect();
                         l.list.learn(&learned, depth.saturating_add(1));
                     }
-                    Body::Values { values }
-                        if matches!(l.purpose, Purpose::Get) && !values.is_empty() =>
-                    {
-                        l.values = Some((values, depth));
+                    Body::Values { values } => {
+                        if let Some(read) = l.read.as_mut() {
+                            read.add(values, u32::from(depth));
+                        }
                     }
                     _ => {}
                 }
                 self.drive(now, id);
             }
             (RpcFor::Store(id), Body::StoreAck { stored }) => {
-                if let Some(b) = self.batches.get_mut(&id) {
-                    b.acked += u32::from(stored);
-                    b.outstanding -= 1;
-                    if b.outstanding == 0 {
-                        self.finish_batch(now, id);
-                    }
-                }
+                self.store_answered(now, id, Some(stored))
             }
             (RpcFor::Check(bucket), _) => self.table.check_done(bucket),
             (RpcFor::Forward(f), _) => {
@@ -831,15 +824,7 @@ impl Kademlia {
                     self.drive(now, id);
                 }
             }
-            RpcFor::Store(id) => {
-                if let Some(b) = self.batches.get_mut(&id) {
-                    b.outstanding -= 1;
-                    b.stats.timeouts += 1;
-                    if b.outstanding == 0 {
-                        self.finish_batch(now, id);
-                    }
-                }
-            }
+            RpcFor::Store(id) => self.store_answered(now, id, None),
             RpcFor::Check(bucket) => self.table.check_done(bucket),
             RpcFor::Forward(f) => {
                 // The origin's own first hop failing counts against its request.

@@ -39,7 +39,7 @@ impl Kademlia {
                 purpose: Purpose::Lookup,
                 list,
                 stats,
-                values: None,
+                read: None,
                 route: Some(route_id),
             },
         );

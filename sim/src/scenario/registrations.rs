@@ -120,10 +120,19 @@ impl Registrations {
         let dev = &mut self.devs[i as usize];
         let op = match &cmd {
             Command::Put { value, .. } => {
-                if let Ok(r) = ContactRecord::decode(value) {
+                let record = ContactRecord::decode(value).ok();
+                if let Some(r) = record {
                     dev.log.put_issued(now, r, value);
                 }
-                Op::Put(value.clone())
+                if record.is_some_and(|r| r.removed) {
+                    // A leave's tombstone: the leave waits for it as for
+                    // its removals.
+                    Op::Remove {
+                        leaving: dev.leaving.is_some(),
+                    }
+                } else {
+                    Op::Put(value.clone())
+                }
             }
             Command::Remove { value, .. } => {
                 let leaving = dev.leaving.is_some();
@@ -218,7 +227,7 @@ impl Registrations {
         let cmds = dev
             .registrar
             .take()
-            .map(|mut r| r.unregister_all())
+            .map(|mut r| r.unregister_all(sim.now()))
             .unwrap_or_default();
         if cmds.is_empty() {
             return false;
