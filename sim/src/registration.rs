@@ -255,6 +255,37 @@ mod tests {
     /// A hand-written history: put at 100 (acked 101), refreshed at 400
     /// (acked 401, old one removed at 401), left at 600 (removal acked 601),
     /// with each record expiring 600 s after its put.
+    /// A leave's tombstone is logged apart: it is never a record a read must
+    /// return, and the device stays unrequired after the leave.
+    #[test]
+    fn a_tombstone_is_logged_apart_and_never_required() {
+        let s = Instant::from_secs;
+        let a = record(1, 700);
+        let t = ContactRecord {
+            seq: 2,
+            removed: true,
+            ..a
+        };
+        let mut log = DeviceLog::default();
+        log.put_issued(s(100), a, &a.encode());
+        log.put_acked(s(101), &a.encode());
+        assert!(log.put_issued(s(300), t, &t.encode()));
+        assert!(!log.put_issued(s(300), t, &t.encode()), "a retry");
+        log.put_acked(s(301), &t.encode());
+        log.remove_issued(s(300), &a.encode(), true);
+        log.leave_done(s(302));
+        assert_eq!(log.entries.len(), 1);
+        assert_eq!(log.tombstones, vec![(t.encode(), s(700))]);
+        let late = Duration::from_secs(10);
+        assert_eq!(
+            log.expected(s(250), s(251), late).map(|e| e.record),
+            Some(a)
+        );
+        assert!(log.expected(s(400), s(401), late).is_none());
+        let v = log.judge(None, s(400), s(401), late);
+        assert!(v.correct && !v.expected && !v.missing);
+    }
+
     #[test]
     fn the_view_requires_the_newest_settled_record_only() {
         let s = Instant::from_secs;

@@ -20,7 +20,8 @@
 //!   removals, `peerlab_sim::registration::DeviceLog`): each row's
 //!   `expected` and `correct`. The test checks the rows are consistent
 //!   with the flags, that the view agrees with the schedule, and that reads
-//!   return what both say at least [`MIN_SUCCESS`] of the time.
+//!   return what both say at least [`MIN_SUCCESS_KADEMLIA`] (Kademlia) or
+//!   [`MIN_SUCCESS_CHORD`] (Chord) of the time.
 //!
 //! Run: `cargo test --release -p peerlab-sim --test registration_churn -- --nocapture`
 //! prints the figures.
@@ -117,19 +118,23 @@ fn must_find(t: Option<&Timeline>, g: f64) -> Option<bool> {
 
 /// Reads that return what the view and the schedule say, at least. Measured
 /// with seeds 1, 2 and 3 (about 5,100 measured reads each): correct against
-/// the view 0.9803-0.9875 on Kademlia (its get answers from the first
-/// holder it reaches, and a holder a leave's removal missed serves the
-/// removed record: 64-100 stale reads), 0.9910-0.9927 on Chord (38-44
-/// records lost with their replicas under churn: missing); against the
-/// schedule 0.9879-0.9936. With n = 5,000 the binomial standard deviation
-/// is about 0.002, so 0.97 is five of them below the worst run.
-const MIN_SUCCESS: f64 = 0.97;
+/// the view 0.9989-0.9990 on Kademlia (5-6 stale reads; with gets from the
+/// first holder only and no tombstones it was 0.9803-0.9875, 64-100
+/// removed records served by a holder the removal missed), 0.9920-0.9935
+/// on Chord (34-41 records lost with their replicas under churn: missing);
+/// against the schedule 0.9898-1.0000. With n = 5,000 the binomial
+/// standard deviation is about 0.0005 at 0.999 and 0.0013 at 0.99, so each
+/// bound is several deviations below its DHT's worst run, yet above what
+/// the first-holder reads without tombstones gave (0.98).
+const MIN_SUCCESS_KADEMLIA: f64 = 0.995;
+/// See [`MIN_SUCCESS_KADEMLIA`].
+const MIN_SUCCESS_CHORD: f64 = 0.985;
 /// The view and the schedule agree on at least this share of the reads the
 /// schedule decides (they differ where a join took longer than `SETTLE`).
-/// Measured 0.9967-0.9998 with the same seeds.
+/// Measured 0.9960-0.9994 with the same seeds.
 const MIN_AGREEMENT: f64 = 0.99;
 
-fn check<D: DhtNode>(cfg: D::Config, seed: u64) {
+fn check<D: DhtNode>(cfg: D::Config, seed: u64, min_success: f64) {
     let (churn, work) = spec();
     let out = run_churn::<D>(
         &NetworkConfig::default(),
@@ -202,12 +207,12 @@ fn check<D: DhtNode>(cfg: D::Config, seed: u64) {
         share(agree, decided)
     );
     assert!(
-        share(correct, rows.len()) >= MIN_SUCCESS,
+        share(correct, rows.len()) >= min_success,
         "{name}: read success against the view {:.4}",
         share(correct, rows.len())
     );
     assert!(
-        share(found_ok, decided) >= MIN_SUCCESS,
+        share(found_ok, decided) >= min_success,
         "{name}: read success against the schedule {:.4}",
         share(found_ok, decided)
     );
@@ -215,12 +220,12 @@ fn check<D: DhtNode>(cfg: D::Config, seed: u64) {
 
 #[test]
 fn kademlia_reads_registrations_under_churn() {
-    check::<Kademlia>(KademliaConfig::default(), 1);
+    check::<Kademlia>(KademliaConfig::default(), 1, MIN_SUCCESS_KADEMLIA);
 }
 
 #[test]
 fn chord_reads_registrations_under_churn() {
-    check::<Chord>(ChordConfig::default(), 1);
+    check::<Chord>(ChordConfig::default(), 1, MIN_SUCCESS_CHORD);
 }
 
 #[test]
