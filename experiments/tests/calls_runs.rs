@@ -8,7 +8,10 @@
 //! figures recounted from `relay_nodes.parquet`.
 
 mod common;
-use common::{expect_failure, hidden_files, peerlab, run_ok as run, texts, write_spec};
+use common::{
+    assert_replot_identical, expect_failure, hidden_files, peerlab, report_figures, run_ok as run,
+    texts, write_spec,
+};
 use peerlab_experiments::manifest::Manifest;
 use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use std::collections::BTreeMap;
@@ -186,6 +189,96 @@ fn strategies_share_one_sample_path_and_the_summary_recounts() {
         );
     }
     assert_eq!(Manifest::read(&again).unwrap().trace_hash, m.trace_hash);
+}
+
+/// The calls figures of a run are drawn from its stored tables:
+/// `peerlab plot` on the directory rewrites every figure and `report.html`
+/// byte for byte, the report shows each figure, and the figures' data
+/// agree with `summary.csv`, which the simulator's in-memory reports
+/// produced (path counts, relayed calls in the CDF, bar values).
+#[test]
+fn plot_redraws_a_calls_run_from_its_tables() {
+    use peerlab_experiments::figures::{FigureData, plan};
+    use peerlab_experiments::results::ResultDir;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "small.toml", SMALL);
+    let out = dir.path().join("out");
+    run(&spec, &out);
+    let figures = [
+        "added_delay_cdf",
+        "path_types",
+        "jain",
+        "spare_p5",
+        "probes",
+        "success_vs_duration",
+    ];
+    let m = Manifest::read(&out).unwrap();
+    for f in figures
+        .iter()
+        .flat_map(|f| [format!("plots/{f}.svg"), format!("plots/{f}.png")])
+        .chain(["spec.toml".into(), "report.html".into()])
+    {
+        assert!(m.files.contains(&f), "{f} not in the manifest");
+    }
+    let files = assert_replot_identical(&out);
+    assert_eq!(files.len(), 2 * figures.len() + 1, "{:?}", files.keys());
+    assert_eq!(report_figures(&out), figures);
+
+    let rows = summary(&out);
+    let num = |k: usize, c: &str| -> f64 { rows[k][c].parse().unwrap() };
+    let planned = plan(&ResultDir::load(&out).unwrap());
+    assert_eq!(planned.len(), figures.len());
+    for f in &planned {
+        match (&f.data, f.name.as_str()) {
+            (FigureData::PathShares(p), _) => {
+                assert_eq!(p.rows.len(), 3);
+                for (k, (label, counts)) in p.rows.iter().enumerate() {
+                    assert_eq!(*label, rows[k]["variant"]);
+                    let want: Vec<f64> = ["path_direct", "path_punched", "path_relay_udp"]
+                        .iter()
+                        .chain(&["path_relay_tcp"])
+                        .map(|c| num(k, c))
+                        .collect();
+                    let got: Vec<f64> = counts[..4].iter().map(|&x| x as f64).collect();
+                    assert_eq!(got, want, "{label}");
+                    assert_eq!(
+                        counts.iter().sum::<usize>() as f64,
+                        num(k, "calls"),
+                        "{label}: never set up completes the measured calls"
+                    );
+                }
+            }
+            (FigureData::DelayCdf(c), _) => {
+                for (k, (label, delays)) in c.series.iter().enumerate() {
+                    assert_eq!(*label, rows[k]["variant"]);
+                    let relayed = num(k, "path_relay_udp") + num(k, "path_relay_tcp");
+                    assert_eq!(delays.len() as f64, relayed, "{label}");
+                    let mean = delays.iter().sum::<f64>() / delays.len() as f64;
+                    let want = num(k, "added_delay_mean_ms");
+                    assert!(
+                        (mean - want).abs() < 1e-9 * want,
+                        "{label}: {mean} vs {want}"
+                    );
+                }
+            }
+            (FigureData::Bars(b), name) => {
+                let column = match name {
+                    "jain" => "jain_relayed_bytes",
+                    "spare_p5" => "spare_p5_kbps",
+                    "probes" => "probes_per_selection",
+                    other => panic!("unexpected bar figure {other}"),
+                };
+                for (k, (label, v)) in b.bars.iter().enumerate() {
+                    assert_eq!(*label, rows[k]["variant"]);
+                    assert_eq!(*v, num(k, column), "{name} of {label}");
+                }
+            }
+            (FigureData::ErrorBars(e), "success_vs_duration") => {
+                assert_eq!(e.series.len(), 3);
+            }
+            (_, name) => panic!("unexpected figure {name}"),
+        }
+    }
 }
 
 /// The number after `key` on the burden line.
