@@ -20,6 +20,7 @@
 //! | `path_types` | `path_types`, stacked bars of how measured calls connected, per group | there is a `calls.parquet` |
 //! | `relay_load` | `jain`, `spare_p5`, `probes`: Jain's index of relayed bytes, the chosen relays' 5th-percentile spare uplink and probes per selection, from `summary.csv` (a sweep: mean over replications), per group | there is a `calls.parquet` |
 //! | `success_vs_duration` | `success_vs_duration`, call success per duration bin with 95% Wilson intervals, per group | measured calls differ in duration |
+//! | `public_burden` | `public_tcp_relays`, `public_bandwidth`: TCP-relayed calls and bandwidth per public node as multiples of N (calls placed per node), from `relay_nodes.parquet`, per group | a public node relayed over TCP |
 //!
 //! A group is a (protocol, grid point) pair; for calls results, a
 //! (variant, grid point) pair whose calls pool the replications. A spec chooses kinds with
@@ -79,11 +80,13 @@ pub enum PlotKind {
     RelayLoad,
     /// Call success against call duration, with Wilson intervals.
     SuccessVsDuration,
+    /// The public nodes' burden (TCP relaying, bandwidth) as multiples of N.
+    PublicBurden,
 }
 
 impl PlotKind {
     /// Every kind, in drawing order.
-    pub const ALL: [PlotKind; 11] = [
+    pub const ALL: [PlotKind; 12] = [
         PlotKind::Hops,
         PlotKind::LatencyCdf,
         PlotKind::MetricVsParam,
@@ -95,6 +98,7 @@ impl PlotKind {
         PlotKind::PathTypes,
         PlotKind::RelayLoad,
         PlotKind::SuccessVsDuration,
+        PlotKind::PublicBurden,
     ];
 
     /// The name a spec uses.
@@ -111,6 +115,7 @@ impl PlotKind {
             PlotKind::PathTypes => "path_types",
             PlotKind::RelayLoad => "relay_load",
             PlotKind::SuccessVsDuration => "success_vs_duration",
+            PlotKind::PublicBurden => "public_burden",
         }
     }
 }
@@ -207,6 +212,7 @@ pub fn plan(rd: &ResultDir) -> Vec<Figure> {
             PlotKind::PathTypes => calls::path_types(&ctx, &mut out),
             PlotKind::RelayLoad => calls::relay_load(&ctx, &mut out),
             PlotKind::SuccessVsDuration => calls::success_vs_duration(&ctx, &mut out),
+            PlotKind::PublicBurden => calls::public_burden(&ctx, &mut out),
         }
         if out.len() == before && rd.spec.as_ref().is_some_and(|s| s.plots.kinds.is_some()) {
             tracing::warn!(

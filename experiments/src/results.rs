@@ -14,8 +14,8 @@
 //! `summary.csv` and its tables) and no lookups. A calls run's
 //! `summary.csv` is one row per variant and one column per metric
 //! ([`crate::calls_tables::SUMMARY_HEADER`]); it is read as metric rows
-//! with `n` = 1 and the variant as the protocol. `calls.parquet` is read
-//! when present.
+//! with `n` = 1 and the variant as the protocol. `calls.parquet` and
+//! `relay_nodes.parquet` are read when present.
 //!
 //! A missing column of the sweep layout means a single run and point. Rows
 //! are grouped by (protocol, point), in the order the groups first appear;
@@ -135,6 +135,28 @@ pub struct Call {
 /// The `path` values of `calls.parquet`, in [`Call::path`] order.
 pub const CALL_PATHS: [&str; 4] = ["direct", "punched", "relay-udp", "relay-tcp"];
 
+/// One run's node totals of one group, from `relay_nodes.parquet`: what
+/// the public-node burden figures need.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeTotals {
+    /// Index into [`ResultDir::groups`].
+    pub group: usize,
+    /// The run within the group.
+    pub run: String,
+    /// Nodes.
+    pub nodes: u64,
+    /// Calls placed, all nodes.
+    pub calls_made: u64,
+    /// Bytes moved by nodes in their own calls, all nodes.
+    pub own_bytes: u64,
+    /// Public nodes (NAT class `open`).
+    pub public_nodes: u64,
+    /// TCP-relayed calls carried by public nodes.
+    pub public_relayed_tcp: u64,
+    /// Public nodes' own-call bytes plus their TCP-relayed bytes.
+    pub public_bytes: u64,
+}
+
 /// `summary.csv`, parsed.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Summary {
@@ -164,6 +186,9 @@ pub struct ResultDir {
     pub node_counts: Vec<(usize, String, usize)>,
     /// Every call of `calls.parquet` (empty without it).
     pub calls: Vec<Call>,
+    /// Node totals per group and run, from `relay_nodes.parquet` (empty
+    /// without it).
+    pub node_totals: Vec<NodeTotals>,
     /// `summary.csv`.
     pub summary: Summary,
     /// The text of `summary.csv`.
@@ -490,6 +515,51 @@ fn read_calls(path: &Path, groups: &mut Vec<Group>) -> Result<Vec<Call>, Error> 
     Ok(out)
 }
 
+fn u64s(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<u64>, Error> {
+    let c = column(df, name, &DataType::UInt64, path)?;
+    let ca = c
+        .u64()
+        .map_err(|e| read_error(path, format!("column `{name}`: {e}")))?;
+    Ok(ca.iter().map(|v| v.unwrap_or(0)).collect())
+}
+
+/// Reads `relay_nodes.parquet` into per-(group, run) [`NodeTotals`].
+fn read_node_totals(path: &Path, groups: &mut Vec<Group>) -> Result<Vec<NodeTotals>, Error> {
+    let df = read_parquet(path)?;
+    let keys = Keys::of(&df, path)?;
+    let class = strings(&df, "class", path)?;
+    let made = u64s(&df, "calls_made", path)?;
+    let own = u64s(&df, "own_bytes", path)?;
+    let tcp = u64s(&df, "relayed_tcp", path)?;
+    let tcp_bytes = u64s(&df, "relayed_tcp_bytes", path)?;
+    let mut out: Vec<NodeTotals> = Vec::new();
+    for i in 0..df.height() {
+        let group = group_index(groups, keys.group(i));
+        let run = keys.run(i);
+        let at = match out.iter().rposition(|t| t.group == group && t.run == run) {
+            Some(at) => at,
+            None => {
+                out.push(NodeTotals {
+                    group,
+                    run,
+                    ..NodeTotals::default()
+                });
+                out.len() - 1
+            }
+        };
+        let t = &mut out[at];
+        t.nodes += 1;
+        t.calls_made += made[i];
+        t.own_bytes += own[i];
+        if class[i] == "open" {
+            t.public_nodes += 1;
+            t.public_relayed_tcp += tcp[i];
+            t.public_bytes += own[i] + tcp_bytes[i];
+        }
+    }
+    Ok(out)
+}
+
 impl ResultDir {
     /// Reads the result directory `dir`.
     pub fn load(dir: &Path) -> Result<ResultDir, Error> {
@@ -623,6 +693,12 @@ impl ResultDir {
         } else {
             Vec::new()
         };
+        let path = dir.join(crate::calls_tables::RELAY_NODES);
+        let node_totals = if path.exists() {
+            read_node_totals(&path, &mut groups)?
+        } else {
+            Vec::new()
+        };
 
         let spec_path = dir.join(SPEC_FILE);
         let spec_text = match std::fs::read_to_string(&spec_path) {
@@ -653,6 +729,7 @@ impl ResultDir {
             traffic,
             node_counts,
             calls,
+            node_totals,
             summary,
             summary_text,
             spec,

@@ -194,8 +194,9 @@ fn strategies_share_one_sample_path_and_the_summary_recounts() {
 /// The calls figures of a run are drawn from its stored tables:
 /// `peerlab plot` on the directory rewrites every figure and `report.html`
 /// byte for byte, the report shows each figure, and the figures' data
-/// agree with `summary.csv`, which the simulator's in-memory reports
-/// produced (path counts, relayed calls in the CDF, bar values).
+/// agree with `summary.csv` and the burden `peerlab run` printed, which the
+/// simulator's in-memory reports produced (path counts, relayed calls and
+/// mean added delay in the CDF, bar values, public burden × N).
 #[test]
 fn plot_redraws_a_calls_run_from_its_tables() {
     use peerlab_experiments::figures::{FigureData, plan};
@@ -203,7 +204,7 @@ fn plot_redraws_a_calls_run_from_its_tables() {
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(dir.path(), "small.toml", SMALL);
     let out = dir.path().join("out");
-    run(&spec, &out);
+    let stdout = run(&spec, &out);
     let figures = [
         "added_delay_cdf",
         "path_types",
@@ -211,6 +212,8 @@ fn plot_redraws_a_calls_run_from_its_tables() {
         "spare_p5",
         "probes",
         "success_vs_duration",
+        "public_tcp_relays",
+        "public_bandwidth",
     ];
     let m = Manifest::read(&out).unwrap();
     for f in figures
@@ -226,6 +229,17 @@ fn plot_redraws_a_calls_run_from_its_tables() {
 
     let rows = summary(&out);
     let num = |k: usize, c: &str| -> f64 { rows[k][c].parse().unwrap() };
+    // Per variant, the burden line `peerlab run` printed: (TCP-relayed
+    // calls × N, bandwidth × N), to 3 decimals.
+    let printed: Vec<(f64, f64)> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("burden"))
+        .map(|l| {
+            let (tcp, bw) = l.split_once("bandwidth").unwrap();
+            (after(tcp, "TCP-relayed calls ="), after(bw, "calls ="))
+        })
+        .collect();
+    assert_eq!(printed.len(), 3, "{stdout}");
     let planned = plan(&ResultDir::load(&out).unwrap());
     assert_eq!(planned.len(), figures.len());
     for f in &planned {
@@ -259,6 +273,17 @@ fn plot_redraws_a_calls_run_from_its_tables() {
                         (mean - want).abs() < 1e-9 * want,
                         "{label}: {mean} vs {want}"
                     );
+                }
+            }
+            (FigureData::Bars(b), name @ ("public_tcp_relays" | "public_bandwidth")) => {
+                for (k, (label, v)) in b.bars.iter().enumerate() {
+                    assert_eq!(*label, rows[k]["variant"]);
+                    let want = if name == "public_tcp_relays" {
+                        printed[k].0
+                    } else {
+                        printed[k].1
+                    };
+                    assert!((v - want).abs() <= 5e-4, "{name} of {label}: {v} vs {want}");
                 }
             }
             (FigureData::Bars(b), name) => {

@@ -322,6 +322,8 @@ fn a_calls_sweep_draws_the_calls_figures_over_its_runs() {
         "spare_p5",
         "probes",
         "success_vs_duration",
+        "public_tcp_relays",
+        "public_bandwidth",
         "success_rate_vs_calls_relay_failover_k",
     ] {
         assert!(

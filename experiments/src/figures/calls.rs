@@ -227,3 +227,79 @@ pub(super) fn success_vs_duration(ctx: &Ctx, out: &mut Vec<Figure>) {
         }),
     });
 }
+
+/// One run's public-node burden as multiples of N, the calls placed per
+/// node (the blog's "5×N" and "11×N"): `(TCP-relayed calls per public
+/// node, bandwidth per public node in calls)`, each over N. A call's
+/// bandwidth unit is the mean bytes a caller moves in one call it placed.
+/// NaN without calls or public nodes.
+fn burden_over_n(t: &crate::results::NodeTotals) -> (f64, f64) {
+    if t.calls_made == 0 || t.public_nodes == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let per_node = t.calls_made as f64 / t.nodes as f64;
+    let unit = t.own_bytes as f64 / t.calls_made as f64;
+    let np = t.public_nodes as f64;
+    let tcp = t.public_relayed_tcp as f64 / np;
+    let bandwidth = t.public_bytes as f64 / unit / np;
+    (tcp / per_node, bandwidth / per_node)
+}
+
+/// `public_tcp_relays`, `public_bandwidth`: the public nodes' burden per
+/// group, from `relay_nodes.parquet` (the whole run, warm-up included):
+/// TCP-relayed calls and bandwidth (own calls plus TCP relaying, in calls)
+/// per public node, as multiples of N; a sweep shows the mean over
+/// replications. Applies when some public node relayed over TCP.
+pub(super) fn public_burden(ctx: &Ctx, out: &mut Vec<Figure>) {
+    let totals = &ctx.rd.node_totals;
+    if !totals.iter().any(|t| t.public_relayed_tcp > 0) {
+        return;
+    }
+    let mut groups: Vec<usize> = totals.iter().map(|t| t.group).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let sweep = ctx.rd.summary.header.iter().any(|h| h == "point");
+    let of = if sweep {
+        ", mean over replications"
+    } else {
+        ""
+    };
+    let setup = setup(ctx);
+    let per_group = |pick: fn((f64, f64)) -> f64| -> Vec<(String, f64)> {
+        groups
+            .iter()
+            .map(|&g| {
+                let v: Vec<f64> = totals
+                    .iter()
+                    .filter(|t| t.group == g)
+                    .map(|t| pick(burden_over_n(t)))
+                    .collect();
+                (ctx.label(g), v.iter().sum::<f64>() / v.len() as f64)
+            })
+            .collect()
+    };
+    out.push(Figure {
+        name: "public_tcp_relays".into(),
+        kind: PlotKind::PublicBurden,
+        data: FigureData::Bars(Bars {
+            title: format!("TCP-relayed calls per public node ({setup})"),
+            x_desc: format!(
+                "TCP-relayed calls per public node, × N (N = calls placed per node){of}"
+            ),
+            bars: per_group(|b| b.0),
+            decimals: 2,
+        }),
+    });
+    out.push(Figure {
+        name: "public_bandwidth".into(),
+        kind: PlotKind::PublicBurden,
+        data: FigureData::Bars(Bars {
+            title: format!("Bandwidth per public node, own calls and TCP relaying ({setup})"),
+            x_desc: format!(
+                "bandwidth per public node in calls, × N (N = calls placed per node){of}"
+            ),
+            bars: per_group(|b| b.1),
+            decimals: 2,
+        }),
+    });
+}
