@@ -796,6 +796,37 @@ mod tests {
     }
 
     #[test]
+    fn calls_run_summary_reads_as_metric_rows() {
+        let p = Path::new("d/summary.csv");
+        let text = "variant,strategy,failover,calls,jain_relayed_bytes\n\
+                    \"a,b\",random,none,40,0.5\n\
+                    min-rtt,min-rtt,none,38,\n";
+        let s = parse_summary(text, p).unwrap();
+        assert!(s.params.is_empty());
+        let got: Vec<(&str, &str, f64)> = s
+            .rows
+            .iter()
+            .map(|r| (r.protocol.as_str(), r.metric.as_str(), r.mean))
+            .collect();
+        assert_eq!(
+            &got[..3],
+            &[
+                ("a,b", "calls", 40.0),
+                ("a,b", "jain_relayed_bytes", 0.5),
+                ("min-rtt", "calls", 38.0)
+            ]
+        );
+        assert!(s.rows[3].mean.is_nan() && s.rows[3].n == 1 && s.rows[3].point.is_none());
+        let e = parse_summary("variant,strategy,failover,calls\nx,y,z,lots\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("d/summary.csv") && e.contains("line 2") && e.contains("lots"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_summary_names_file_and_line() {
         let p = Path::new("d/summary.csv");
         let e = parse_summary("metric,unit\n", p).unwrap_err().to_string();

@@ -304,6 +304,18 @@ fn plot_redraws_a_calls_run_from_its_tables() {
             (_, name) => panic!("unexpected figure {name}"),
         }
     }
+
+    // A corrupt table is an error naming it, not a panic.
+    for f in ["calls.parquet", "relay_nodes.parquet"] {
+        let bytes = std::fs::read(out.join(f)).unwrap();
+        std::fs::write(out.join(f), b"not parquet").unwrap();
+        let err = expect_failure(&peerlab(&["plot", out.to_str().unwrap()]));
+        assert!(
+            err.contains(f) && err.contains("not a valid Parquet"),
+            "{err}"
+        );
+        std::fs::write(out.join(f), bytes).unwrap();
+    }
 }
 
 /// The number after `key` on the burden line.
