@@ -1,15 +1,11 @@
-//! The figures of a calls run, in the style of [`crate::plot`] (DejaVu Sans,
-//! Okabe–Ito colours, SVG and PNG, written atomically):
+//! Drawing the figures of calls results, in the style of [`crate::plot`]
+//! (DejaVu Sans, Okabe–Ito colours, SVG and PNG, written atomically): an
+//! added-delay CDF, horizontal bars and stacked path-type shares. What is
+//! drawn, and from which stored tables, is decided in [`crate::figures`]
+//! (kinds `added_delay_cdf`, `path_types`, `relay_load`), for `peerlab run`
+//! and `peerlab plot` alike.
 //!
-//! - `plots/added_delay_cdf`: CDF of the delay relaying added, per variant
-//!   (measured relayed calls);
-//! - `plots/path_types`: stacked bars of how measured calls connected, per
-//!   variant;
-//! - `plots/jain`: Jain's index of relayed bytes, per variant;
-//! - `plots/spare_p5`: 5th percentile of the chosen relay's spare uplink,
-//!   per variant.
-//!
-//! Variants sit on the vertical axis of the bar figures, so long names stay
+//! Variants (groups) on the vertical axis of the bar figures, so long names stay
 //! readable; the CDF cycles through eight colours, then dashes.
 
 use crate::error::Error;
@@ -42,12 +38,8 @@ fn save_both(
     name: &str,
     draw_svg: impl Fn(DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult<SVGBackend<'_>>,
     draw_png: impl Fn(DrawingArea<BitMapBackend<'_>, Shift>) -> DrawResult<BitMapBackend<'_>>,
-) -> Result<Vec<String>, Error> {
-    crate::plot::save_both_sized(dir, name, SIZE, draw_svg, draw_png)?;
-    Ok(vec![
-        format!("plots/{name}.svg"),
-        format!("plots/{name}.png"),
-    ])
+) -> Result<(), Error> {
+    crate::plot::save_both_sized(dir, name, SIZE, draw_svg, draw_png)
 }
 
 fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
@@ -59,6 +51,7 @@ fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// The added-delay CDF: one curve per `(label, values)`.
+#[derive(Clone, Debug)]
 pub struct DelayCdf {
     /// Caption.
     pub title: String,
@@ -150,17 +143,13 @@ fn draw_cdf<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &DelayCdf) ->
     Ok(())
 }
 
-/// Draws `plots/added_delay_cdf.{svg,png}` into `dir`.
-pub fn added_delay_cdf(dir: &Path, fig: &DelayCdf) -> Result<Vec<String>, Error> {
-    save_both(
-        dir,
-        "added_delay_cdf",
-        |r| draw_cdf(r, fig),
-        |r| draw_cdf(r, fig),
-    )
+/// Draws a delay CDF into `dir/NAME.{svg,png}`.
+pub fn delay_cdf(dir: &Path, name: &str, fig: &DelayCdf) -> Result<(), Error> {
+    save_both(dir, name, |r| draw_cdf(r, fig), |r| draw_cdf(r, fig))
 }
 
 /// A horizontal bar figure: one bar per variant.
+#[derive(Clone, Debug)]
 pub struct Bars {
     /// Caption.
     pub title: String,
@@ -251,11 +240,12 @@ fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Bars) -> Dr
 }
 
 /// Draws a bar figure into `dir/NAME.{svg,png}`.
-pub fn bars(dir: &Path, name: &str, fig: &Bars) -> Result<Vec<String>, Error> {
+pub fn bars(dir: &Path, name: &str, fig: &Bars) -> Result<(), Error> {
     save_both(dir, name, |r| draw_bars(r, fig), |r| draw_bars(r, fig))
 }
 
 /// Path types per variant, as shares of measured calls.
+#[derive(Clone, Debug)]
 pub struct PathShares {
     /// Caption.
     pub title: String,
@@ -343,12 +333,7 @@ fn draw_paths<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Draws `plots/path_types.{svg,png}` into `dir`.
-pub fn path_types(dir: &Path, fig: &PathShares) -> Result<Vec<String>, Error> {
-    save_both(
-        dir,
-        "path_types",
-        |r| draw_paths(r, fig),
-        |r| draw_paths(r, fig),
-    )
+/// Draws path-type shares into `dir/NAME.{svg,png}`.
+pub fn path_types(dir: &Path, name: &str, fig: &PathShares) -> Result<(), Error> {
+    save_both(dir, name, |r| draw_paths(r, fig), |r| draw_paths(r, fig))
 }

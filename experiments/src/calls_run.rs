@@ -4,7 +4,10 @@
 //! ```text
 //! DIR/calls.parquet  relay_nodes.parquet   (crate::calls_tables)
 //! DIR/summary.csv                          (one row per variant)
-//! DIR/plots/added_delay_cdf.{svg,png}  path_types  jain  spare_p5
+//! DIR/spec.toml                            (the resolved spec)
+//! DIR/plots/added_delay_cdf.{svg,png}  path_types  jain  spare_p5  probes
+//!          success_vs_duration             (crate::figures, from the tables)
+//! DIR/report.html
 //! DIR/manifest.json                        (written last)
 //! ```
 //!
@@ -23,7 +26,6 @@
 //! endpoint), both also as multiples of N, the calls placed per node (the
 //! blog's "5×N" and "11×N", `experiments/specs/blog_burden.toml`).
 
-use crate::calls_plots::{self, Bars, DelayCdf, PathShares};
 use crate::calls_spec::Variant;
 use crate::calls_tables::{self, VariantRun, wilson95};
 use crate::error::Error;
@@ -208,117 +210,15 @@ pub fn write_results(
         }
         _ => {}
     }
-    let runs = variant_runs(sim);
     let Data {
-        mut files,
+        files,
         summaries,
         hash,
     } = write_data(sim, out_dir)?;
 
-    let plots = out_dir.join("plots");
-    let calls = spec.calls.as_ref().expect("a calls run has [calls]");
-    let setup = format!(
-        "N = {}, {} churn",
-        calls.churn.nodes,
-        churn_kind(&calls.churn.model)
-    );
-    let label = |v: &Variant| v.label.clone();
-    files.extend(calls_plots::added_delay_cdf(
-        &plots,
-        &DelayCdf {
-            title: format!("Delay added by relays ({setup})"),
-            series: runs
-                .iter()
-                .map(|r| {
-                    (
-                        label(r.variant),
-                        r.report
-                            .measured()
-                            .filter(|c| c.path.is_some_and(|p| p.relayed()))
-                            .filter_map(|c| c.added_delay_ms())
-                            .collect(),
-                    )
-                })
-                .collect(),
-        },
-    )?);
-    files.extend(calls_plots::path_types(
-        &plots,
-        &PathShares {
-            title: format!("How measured calls connected ({setup})"),
-            rows: sim
-                .variants
-                .iter()
-                .zip(&summaries)
-                .map(|(v, s)| {
-                    let set_up: usize = s.paths.iter().sum();
-                    (
-                        label(v),
-                        [
-                            s.paths[0],
-                            s.paths[1],
-                            s.paths[2],
-                            s.paths[3],
-                            s.calls - set_up,
-                        ],
-                    )
-                })
-                .collect(),
-        },
-    )?);
-    files.extend(calls_plots::bars(
-        &plots,
-        "jain",
-        &Bars {
-            title: format!("Load spreading: Jain's index of relayed bytes ({setup})"),
-            x_desc: "Jain's index over nodes offered as candidates (1 = even)".into(),
-            bars: sim
-                .variants
-                .iter()
-                .zip(&summaries)
-                .map(|(v, s)| (label(v), s.jain))
-                .collect(),
-            decimals: 3,
-        },
-    )?);
-    files.extend(calls_plots::bars(
-        &plots,
-        "spare_p5",
-        &Bars {
-            title: format!("Spare uplink of chosen relays, 5th percentile ({setup})"),
-            x_desc: "spare uplink after admission (kb/s)".into(),
-            bars: sim
-                .variants
-                .iter()
-                .zip(&summaries)
-                .map(|(v, s)| (label(v), s.spare_p5_kbps))
-                .collect(),
-            decimals: 0,
-        },
-    )?);
-    files.extend(calls_plots::bars(
-        &plots,
-        "probes",
-        &Bars {
-            title: format!("Candidates probed per relay selection ({setup})"),
-            x_desc: "probes per selection".into(),
-            bars: sim
-                .variants
-                .iter()
-                .zip(&summaries)
-                .map(|(v, s)| (label(v), s.probes_per_selection))
-                .collect(),
-            decimals: 2,
-        },
-    )?);
-    if let Some(fig) = success_by_duration(&runs, &setup) {
-        crate::plot::errorbars::errorbars(&plots, "success_vs_duration", &fig)?;
-        files.extend(["svg", "png"].map(|e| format!("plots/success_vs_duration.{e}")));
-    }
-
     let events: u64 = sim.reports.iter().map(|r| r.calls.len() as u64).sum();
     let sim_time_s = horizon(spec);
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         peerlab_version: env!("CARGO_PKG_VERSION").to_string(),
         spec_file: spec_file.display().to_string(),
         spec: spec.clone(),
@@ -336,6 +236,9 @@ pub fn write_results(
         protocols: Vec::new(),
         sweep: None,
     };
+    // The figures and report from the tables just written: the same path
+    // `peerlab plot DIR` takes.
+    crate::figures::render_run(out_dir, &mut manifest)?;
     manifest.write(out_dir)?;
     Ok((
         RunReport {
@@ -480,64 +383,4 @@ pub fn run_command(spec: &Spec, spec_path: &Path, out_dir: &Path) -> Result<RunR
     let (report, summaries) = write_results(spec, spec_path, seed, &sim, out_dir)?;
     print!("{}", human_summary(spec, &sim, &summaries, &report));
     Ok(report)
-}
-
-/// Duration bins of [`success_by_duration`].
-pub const DURATION_BINS: usize = 8;
-
-/// Call success against the call's nominal duration, per variant: the
-/// measured calls split into [`DURATION_BINS`] equal-width duration bins,
-/// each bin's success rate with its 95% Wilson interval (drawn as a
-/// symmetric bar of the wider side). `None` when every call has the same
-/// duration (nothing to plot).
-pub fn success_by_duration(
-    runs: &[VariantRun<'_>],
-    setup: &str,
-) -> Option<crate::plot::errorbars::ErrorBarFigure> {
-    use crate::plot::errorbars::{ErrorBarFigure, ErrorBarPoint, ErrorBarSeries};
-    let durations = || {
-        runs.iter()
-            .flat_map(|r| r.report.measured().map(|c| c.nominal_s / 60.0))
-    };
-    let lo = durations().fold(f64::INFINITY, f64::min);
-    let hi = durations().fold(f64::NEG_INFINITY, f64::max);
-    if !(lo.is_finite() && hi.is_finite() && hi > lo) {
-        return None;
-    }
-    let width = (hi - lo) / DURATION_BINS as f64;
-    let series = runs
-        .iter()
-        .map(|r| {
-            let mut ok = [0usize; DURATION_BINS];
-            let mut n = [0usize; DURATION_BINS];
-            for c in r.report.measured() {
-                let b = (((c.nominal_s / 60.0 - lo) / width) as usize).min(DURATION_BINS - 1);
-                n[b] += 1;
-                ok[b] += usize::from(c.failure.is_none());
-            }
-            let points = (0..DURATION_BINS)
-                .filter(|&b| n[b] > 0)
-                .map(|b| {
-                    let rate = ok[b] as f64 / n[b] as f64;
-                    let (l, h) = wilson95(ok[b], n[b]);
-                    ErrorBarPoint {
-                        x: lo + (b as f64 + 0.5) * width,
-                        mean: rate,
-                        ci95: (rate - l).max(h - rate),
-                    }
-                })
-                .collect();
-            ErrorBarSeries {
-                label: r.variant.label.clone(),
-                points,
-            }
-        })
-        .collect();
-    Some(ErrorBarFigure {
-        title: format!("Call success against call duration ({setup})"),
-        x_desc: "call duration (min), bin centre".into(),
-        y_desc: "call success rate, ± 95% Wilson interval".into(),
-        categories: None,
-        series,
-    })
 }

@@ -17,20 +17,28 @@
 //! | `traffic_by_kind` | `traffic_by_kind`, stacked bars per group | `traffic.parquet` has traffic |
 //! | `cost_performance` | `cost_performance`, latency against bytes/node/s with each protocol's convex hull | `summary.csv` has `bytes_per_node_s` and `lookup_latency_ms` |
 //! | `series` | `population_timeseries`, `dead_entry_share_timeseries`, `interval_success_timeseries`, `wrong_successor_timeseries` (Chord) from `timeseries.parquet`, 95% CI bands across replications (a sweep: one set per protocol, `..._PROTOCOL`) | the run recorded a `[series]` with two or more samples |
+//! | `added_delay_cdf` | `added_delay_cdf`, CDF of the delay relaying added to measured relayed calls, one curve per group | there is a `calls.parquet` |
+//! | `path_types` | `path_types`, stacked bars of how measured calls connected, per group | there is a `calls.parquet` |
+//! | `relay_load` | `jain`, `spare_p5`, `probes`: Jain's index of relayed bytes, the chosen relays' 5th-percentile spare uplink and probes per selection, from `summary.csv` (a sweep: mean over replications), per group | there is a `calls.parquet` |
+//! | `success_vs_duration` | `success_vs_duration`, call success per duration bin with 95% Wilson intervals, per group | measured calls differ in duration |
+//! | `public_burden` | `public_tcp_relays`, `public_bandwidth`: TCP-relayed calls and bandwidth per public node as multiples of N (calls placed per node), from `relay_nodes.parquet`, per group | a public node relayed over TCP |
 //!
-//! A group is a (protocol, grid point) pair. A spec chooses kinds with
+//! A group is a (protocol, grid point) pair; for calls results, a
+//! (variant, grid point) pair whose calls pool the replications. A spec chooses kinds with
 //! `[plots] kinds = [...]`; without it every kind that applies is drawn.
 //!
 //! A sweep command writing a merged result directory calls [`plot_dir`] on
 //! it (after its tables and `summary.csv`), exactly as `peerlab plot` does.
 
 mod bars;
+mod calls;
 mod context;
 mod distributions;
 mod series;
 mod sweep;
 mod timeline;
 
+use crate::calls_plots::{self, Bars, DelayCdf, PathShares};
 use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::output::write_bytes_atomic;
@@ -44,6 +52,7 @@ use context::Ctx;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+pub use calls::DURATION_BINS;
 pub use sweep::MAIN_METRICS;
 pub use timeline::{bin_width, binned};
 
@@ -68,11 +77,21 @@ pub enum PlotKind {
     /// Population, dead-entry share, lookup success and wrong successors
     /// per sampling interval, from `timeseries.parquet`.
     Series,
+    /// CDF of the delay relaying added to calls.
+    AddedDelayCdf,
+    /// How calls connected, as stacked bars.
+    PathTypes,
+    /// Relay load: Jain's index, spare uplink, probes per selection.
+    RelayLoad,
+    /// Call success against call duration, with Wilson intervals.
+    SuccessVsDuration,
+    /// The public nodes' burden (TCP relaying, bandwidth) as multiples of N.
+    PublicBurden,
 }
 
 impl PlotKind {
     /// Every kind, in drawing order.
-    pub const ALL: [PlotKind; 8] = [
+    pub const ALL: [PlotKind; 13] = [
         PlotKind::Hops,
         PlotKind::LatencyCdf,
         PlotKind::MetricVsParam,
@@ -81,6 +100,11 @@ impl PlotKind {
         PlotKind::TrafficByKind,
         PlotKind::CostPerformance,
         PlotKind::Series,
+        PlotKind::AddedDelayCdf,
+        PlotKind::PathTypes,
+        PlotKind::RelayLoad,
+        PlotKind::SuccessVsDuration,
+        PlotKind::PublicBurden,
     ];
 
     /// The name a spec uses.
@@ -94,6 +118,11 @@ impl PlotKind {
             PlotKind::TrafficByKind => "traffic_by_kind",
             PlotKind::CostPerformance => "cost_performance",
             PlotKind::Series => "series",
+            PlotKind::AddedDelayCdf => "added_delay_cdf",
+            PlotKind::PathTypes => "path_types",
+            PlotKind::RelayLoad => "relay_load",
+            PlotKind::SuccessVsDuration => "success_vs_duration",
+            PlotKind::PublicBurden => "public_burden",
         }
     }
 }
@@ -113,6 +142,12 @@ pub enum FigureData {
     Stacked(StackedBarFigure),
     /// A cost-performance scatter.
     Cost(CostFigure),
+    /// The added-delay CDF of calls.
+    DelayCdf(DelayCdf),
+    /// Horizontal bars, one per group.
+    Bars(Bars),
+    /// Path types of calls as stacked shares.
+    PathShares(PathShares),
 }
 
 /// One planned figure.
@@ -136,6 +171,9 @@ impl Figure {
             FigureData::TimeSeries(f) => &f.title,
             FigureData::Stacked(f) => &f.title,
             FigureData::Cost(f) => &f.title,
+            FigureData::DelayCdf(f) => &f.title,
+            FigureData::Bars(f) => &f.title,
+            FigureData::PathShares(f) => &f.title,
         }
     }
 
@@ -148,6 +186,9 @@ impl Figure {
             FigureData::TimeSeries(f) => timeseries(plots, &self.name, f),
             FigureData::Stacked(f) => stacked(plots, &self.name, f),
             FigureData::Cost(f) => cost_performance(plots, &self.name, f),
+            FigureData::DelayCdf(f) => calls_plots::delay_cdf(plots, &self.name, f),
+            FigureData::Bars(f) => calls_plots::bars(plots, &self.name, f),
+            FigureData::PathShares(f) => calls_plots::path_types(plots, &self.name, f),
         }
     }
 }
@@ -175,6 +216,11 @@ pub fn plan(rd: &ResultDir) -> Vec<Figure> {
             PlotKind::TrafficByKind => bars::traffic_by_kind(&ctx, &mut out),
             PlotKind::CostPerformance => sweep::cost(&ctx, &mut out),
             PlotKind::Series => series::series(&ctx, &mut out),
+            PlotKind::AddedDelayCdf => calls::added_delay(&ctx, &mut out),
+            PlotKind::PathTypes => calls::path_types(&ctx, &mut out),
+            PlotKind::RelayLoad => calls::relay_load(&ctx, &mut out),
+            PlotKind::SuccessVsDuration => calls::success_vs_duration(&ctx, &mut out),
+            PlotKind::PublicBurden => calls::public_burden(&ctx, &mut out),
         }
         if out.len() == before && rd.spec.as_ref().is_some_and(|s| s.plots.kinds.is_some()) {
             tracing::warn!(

@@ -116,8 +116,14 @@ pub fn write(rd: &ResultDir, figures: &[Figure]) -> Result<(), Error> {
     }
 
     h += "<h2 id=\"summary\">Summary</h2>\n";
-    h += "<p><code>summary.csv</code>: mean, standard deviation, n and the half-width \
-          of the 95% confidence interval (Student t).</p>\n<table>\n<thead><tr>";
+    if rd.summary.header.iter().any(|h| h == "metric") {
+        h += "<p><code>summary.csv</code>: mean, standard deviation, n and the half-width \
+              of the 95% confidence interval (Student t).</p>\n";
+    } else {
+        h += "<p><code>summary.csv</code>: one row per variant; success intervals are \
+              Wilson 95% intervals.</p>\n";
+    }
+    h += "<table>\n<thead><tr>";
     for c in &rd.summary.header {
         h += &format!("<th>{}</th>", escape(c));
     }

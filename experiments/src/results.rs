@@ -11,7 +11,11 @@
 //!   header and not `point`, `run_id` or `replication`).
 //!
 //! A calls sweep has `variant` where the others have `protocol` (in
-//! `summary.csv` and its tables) and no lookups.
+//! `summary.csv` and its tables) and no lookups. A calls run's
+//! `summary.csv` is one row per variant and one column per metric
+//! ([`crate::calls_tables::SUMMARY_HEADER`]); it is read as metric rows
+//! with `n` = 1 and the variant as the protocol. `calls.parquet` and
+//! `relay_nodes.parquet` are read when present.
 //!
 //! A missing column of the sweep layout means a single run and point. Rows
 //! are grouped by (protocol, point), in the order the groups first appear;
@@ -111,6 +115,48 @@ pub struct SummaryRow {
     pub params: Vec<String>,
 }
 
+/// One call of `calls.parquet`, as the calls figures need it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// Index into [`ResultDir::groups`] (variant, grid point).
+    pub group: usize,
+    /// Placed in the measurement phase.
+    pub measured: bool,
+    /// How media flowed: index into [`CALL_PATHS`], `None` if never set up.
+    pub path: Option<usize>,
+    /// Delay relaying added, ms (NaN if never set up).
+    pub added_delay_ms: f64,
+    /// Nominal duration, s.
+    pub nominal_s: f64,
+    /// Neither failed nor interrupted (`outcome` is `completed`).
+    pub completed: bool,
+}
+
+/// The `path` values of `calls.parquet`, in [`Call::path`] order.
+pub const CALL_PATHS: [&str; 4] = ["direct", "punched", "relay-udp", "relay-tcp"];
+
+/// One run's node totals of one group, from `relay_nodes.parquet`: what
+/// the public-node burden figures need.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeTotals {
+    /// Index into [`ResultDir::groups`].
+    pub group: usize,
+    /// The run within the group.
+    pub run: String,
+    /// Nodes.
+    pub nodes: u64,
+    /// Calls placed, all nodes.
+    pub calls_made: u64,
+    /// Bytes moved by nodes in their own calls, all nodes.
+    pub own_bytes: u64,
+    /// Public nodes (NAT class `open`).
+    pub public_nodes: u64,
+    /// TCP-relayed calls carried by public nodes.
+    pub public_relayed_tcp: u64,
+    /// Public nodes' own-call bytes plus their TCP-relayed bytes.
+    pub public_bytes: u64,
+}
+
 /// `summary.csv`, parsed.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Summary {
@@ -157,6 +203,11 @@ pub struct ResultDir {
     pub traffic: Vec<Traffic>,
     /// Rows of `nodes.parquet` per group and run: `(group, run, count)`.
     pub node_counts: Vec<(usize, String, usize)>,
+    /// Every call of `calls.parquet` (empty without it).
+    pub calls: Vec<Call>,
+    /// Node totals per group and run, from `relay_nodes.parquet` (empty
+    /// without it).
+    pub node_totals: Vec<NodeTotals>,
     /// `summary.csv`.
     pub summary: Summary,
     /// The text of `summary.csv`.
@@ -320,6 +371,9 @@ pub fn parse_summary(text: &str, path: &Path) -> Result<Summary, Error> {
     let header: Vec<String> =
         csv_fields(lines.next().ok_or_else(|| read_error(path, "empty file"))?);
     let idx = |name: &str| header.iter().position(|h| h == name);
+    if idx("metric").is_none() && header.first().map(String::as_str) == Some("variant") {
+        return parse_calls_summary(header, lines, path);
+    }
     let mut at = Vec::new();
     for name in &SUMMARY_COLUMNS[..6] {
         at.push(idx(name).ok_or_else(|| {
@@ -384,6 +438,147 @@ pub fn parse_summary(text: &str, path: &Path) -> Result<Summary, Error> {
         params,
         rows,
     })
+}
+
+/// The label columns of a calls run's `summary.csv`
+/// ([`crate::calls_tables::SUMMARY_HEADER`]); every other column is a metric.
+const CALLS_LABELS: [&str; 3] = ["variant", "strategy", "failover"];
+
+/// A calls run's `summary.csv` (one row per variant, one column per
+/// metric) as metric rows: each value a mean with `n` = 1, the variant in
+/// [`SummaryRow::protocol`].
+fn parse_calls_summary<'a>(
+    header: Vec<String>,
+    lines: impl Iterator<Item = &'a str>,
+    path: &Path,
+) -> Result<Summary, Error> {
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let f = csv_fields(line);
+        if f.len() != header.len() {
+            return Err(read_error(
+                path,
+                format!(
+                    "line {}: {} fields, the header has {}",
+                    i + 2,
+                    f.len(),
+                    header.len()
+                ),
+            ));
+        }
+        for (h, v) in header.iter().zip(&f) {
+            if CALLS_LABELS.contains(&h.as_str()) {
+                continue;
+            }
+            let v = v.trim();
+            let mean = if v.is_empty() {
+                f64::NAN
+            } else {
+                v.parse::<f64>().map_err(|_| {
+                    read_error(path, format!("line {}: {h} `{v}` is not a number", i + 2))
+                })?
+            };
+            rows.push(SummaryRow {
+                metric: h.clone(),
+                unit: String::new(),
+                mean,
+                std: f64::NAN,
+                n: 1,
+                ci95: f64::NAN,
+                protocol: f[0].clone(),
+                point: None,
+                params: Vec::new(),
+            });
+        }
+    }
+    Ok(Summary {
+        header,
+        params: Vec::new(),
+        rows,
+    })
+}
+
+/// Reads `calls.parquet` into [`Call`]s, adding their groups.
+fn read_calls(path: &Path, groups: &mut Vec<Group>) -> Result<Vec<Call>, Error> {
+    let df = read_parquet(path)?;
+    let keys = Keys::of(&df, path)?;
+    let measured = bools(&df, "measured", path)?;
+    let added = f64s(&df, "added_delay_ms", path)?;
+    let nominal = f64s(&df, "nominal_s", path)?;
+    let outcome = strings(&df, "outcome", path)?;
+    let c = column(&df, "path", &DataType::String, path)?;
+    let paths = c
+        .str()
+        .map_err(|e| read_error(path, format!("column `path`: {e}")))?;
+    let mut out = Vec::with_capacity(df.height());
+    for (i, p) in paths.iter().enumerate() {
+        let p = match p {
+            None => None,
+            Some(p) => Some(CALL_PATHS.iter().position(|x| *x == p).ok_or_else(|| {
+                read_error(
+                    path,
+                    format!(
+                        "row {i}: path `{p}` is not one of {}",
+                        CALL_PATHS.join(", ")
+                    ),
+                )
+            })?),
+        };
+        out.push(Call {
+            group: group_index(groups, keys.group(i)),
+            measured: measured[i],
+            path: p,
+            added_delay_ms: added[i],
+            nominal_s: nominal[i],
+            completed: outcome[i] == "completed",
+        });
+    }
+    Ok(out)
+}
+
+fn u64s(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<u64>, Error> {
+    let c = column(df, name, &DataType::UInt64, path)?;
+    let ca = c
+        .u64()
+        .map_err(|e| read_error(path, format!("column `{name}`: {e}")))?;
+    Ok(ca.iter().map(|v| v.unwrap_or(0)).collect())
+}
+
+/// Reads `relay_nodes.parquet` into per-(group, run) [`NodeTotals`].
+fn read_node_totals(path: &Path, groups: &mut Vec<Group>) -> Result<Vec<NodeTotals>, Error> {
+    let df = read_parquet(path)?;
+    let keys = Keys::of(&df, path)?;
+    let class = strings(&df, "class", path)?;
+    let made = u64s(&df, "calls_made", path)?;
+    let own = u64s(&df, "own_bytes", path)?;
+    let tcp = u64s(&df, "relayed_tcp", path)?;
+    let tcp_bytes = u64s(&df, "relayed_tcp_bytes", path)?;
+    let mut out: Vec<NodeTotals> = Vec::new();
+    for i in 0..df.height() {
+        let group = group_index(groups, keys.group(i));
+        let run = keys.run(i);
+        let at = match out.iter().rposition(|t| t.group == group && t.run == run) {
+            Some(at) => at,
+            None => {
+                out.push(NodeTotals {
+                    group,
+                    run,
+                    ..NodeTotals::default()
+                });
+                out.len() - 1
+            }
+        };
+        let t = &mut out[at];
+        t.nodes += 1;
+        t.calls_made += made[i];
+        t.own_bytes += own[i];
+        if class[i] == "open" {
+            t.public_nodes += 1;
+            t.public_relayed_tcp += tcp[i];
+            t.public_bytes += own[i] + tcp_bytes[i];
+        }
+    }
+    Ok(out)
 }
 
 impl ResultDir {
@@ -538,6 +733,18 @@ impl ResultDir {
                 });
             }
         }
+        let path = dir.join(crate::calls_tables::CALLS);
+        let calls = if path.exists() {
+            read_calls(&path, &mut groups)?
+        } else {
+            Vec::new()
+        };
+        let path = dir.join(crate::calls_tables::RELAY_NODES);
+        let node_totals = if path.exists() {
+            read_node_totals(&path, &mut groups)?
+        } else {
+            Vec::new()
+        };
 
         let spec_path = dir.join(SPEC_FILE);
         let spec_text = match std::fs::read_to_string(&spec_path) {
@@ -567,6 +774,8 @@ impl ResultDir {
             puts,
             traffic,
             node_counts,
+            calls,
+            node_totals,
             summary,
             summary_text,
             series,
@@ -631,6 +840,37 @@ mod tests {
         assert_eq!(s.params, ["dht.kademlia.k", "a,b"]);
         assert_eq!(s.rows[0].params, ["8", "x,\"y\""]);
         assert_eq!(s.rows[0].point.as_deref(), Some("4"));
+    }
+
+    #[test]
+    fn calls_run_summary_reads_as_metric_rows() {
+        let p = Path::new("d/summary.csv");
+        let text = "variant,strategy,failover,calls,jain_relayed_bytes\n\
+                    \"a,b\",random,none,40,0.5\n\
+                    min-rtt,min-rtt,none,38,\n";
+        let s = parse_summary(text, p).unwrap();
+        assert!(s.params.is_empty());
+        let got: Vec<(&str, &str, f64)> = s
+            .rows
+            .iter()
+            .map(|r| (r.protocol.as_str(), r.metric.as_str(), r.mean))
+            .collect();
+        assert_eq!(
+            &got[..3],
+            &[
+                ("a,b", "calls", 40.0),
+                ("a,b", "jain_relayed_bytes", 0.5),
+                ("min-rtt", "calls", 38.0)
+            ]
+        );
+        assert!(s.rows[3].mean.is_nan() && s.rows[3].n == 1 && s.rows[3].point.is_none());
+        let e = parse_summary("variant,strategy,failover,calls\nx,y,z,lots\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("d/summary.csv") && e.contains("line 2") && e.contains("lots"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! figures recounted from `relay_nodes.parquet`.
 
 mod common;
-use common::{expect_failure, hidden_files, peerlab, run_ok as run, texts, write_spec};
+use common::{
+    assert_replot_identical, expect_failure, hidden_files, peerlab, report_figures, run_ok as run,
+    texts, write_spec,
+};
 use peerlab_experiments::manifest::Manifest;
 use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use std::collections::BTreeMap;
@@ -186,6 +189,133 @@ fn strategies_share_one_sample_path_and_the_summary_recounts() {
         );
     }
     assert_eq!(Manifest::read(&again).unwrap().trace_hash, m.trace_hash);
+}
+
+/// The calls figures of a run are drawn from its stored tables:
+/// `peerlab plot` on the directory rewrites every figure and `report.html`
+/// byte for byte, the report shows each figure, and the figures' data
+/// agree with `summary.csv` and the burden `peerlab run` printed, which the
+/// simulator's in-memory reports produced (path counts, relayed calls and
+/// mean added delay in the CDF, bar values, public burden × N).
+#[test]
+fn plot_redraws_a_calls_run_from_its_tables() {
+    use peerlab_experiments::figures::{FigureData, plan};
+    use peerlab_experiments::results::ResultDir;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "small.toml", SMALL);
+    let out = dir.path().join("out");
+    let stdout = run(&spec, &out);
+    let figures = [
+        "added_delay_cdf",
+        "path_types",
+        "jain",
+        "spare_p5",
+        "probes",
+        "success_vs_duration",
+        "public_tcp_relays",
+        "public_bandwidth",
+    ];
+    let m = Manifest::read(&out).unwrap();
+    for f in figures
+        .iter()
+        .flat_map(|f| [format!("plots/{f}.svg"), format!("plots/{f}.png")])
+        .chain(["spec.toml".into(), "report.html".into()])
+    {
+        assert!(m.files.contains(&f), "{f} not in the manifest");
+    }
+    let files = assert_replot_identical(&out);
+    assert_eq!(files.len(), 2 * figures.len() + 1, "{:?}", files.keys());
+    assert_eq!(report_figures(&out), figures);
+
+    let rows = summary(&out);
+    let num = |k: usize, c: &str| -> f64 { rows[k][c].parse().unwrap() };
+    // Per variant, the burden line `peerlab run` printed: (TCP-relayed
+    // calls × N, bandwidth × N), to 3 decimals.
+    let printed: Vec<(f64, f64)> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("burden"))
+        .map(|l| {
+            let (tcp, bw) = l.split_once("bandwidth").unwrap();
+            (after(tcp, "TCP-relayed calls ="), after(bw, "calls ="))
+        })
+        .collect();
+    assert_eq!(printed.len(), 3, "{stdout}");
+    let planned = plan(&ResultDir::load(&out).unwrap());
+    assert_eq!(planned.len(), figures.len());
+    for f in &planned {
+        match (&f.data, f.name.as_str()) {
+            (FigureData::PathShares(p), _) => {
+                assert_eq!(p.rows.len(), 3);
+                for (k, (label, counts)) in p.rows.iter().enumerate() {
+                    assert_eq!(*label, rows[k]["variant"]);
+                    let want: Vec<f64> = ["path_direct", "path_punched", "path_relay_udp"]
+                        .iter()
+                        .chain(&["path_relay_tcp"])
+                        .map(|c| num(k, c))
+                        .collect();
+                    let got: Vec<f64> = counts[..4].iter().map(|&x| x as f64).collect();
+                    assert_eq!(got, want, "{label}");
+                    assert_eq!(
+                        counts.iter().sum::<usize>() as f64,
+                        num(k, "calls"),
+                        "{label}: never set up completes the measured calls"
+                    );
+                }
+            }
+            (FigureData::DelayCdf(c), _) => {
+                for (k, (label, delays)) in c.series.iter().enumerate() {
+                    assert_eq!(*label, rows[k]["variant"]);
+                    let relayed = num(k, "path_relay_udp") + num(k, "path_relay_tcp");
+                    assert_eq!(delays.len() as f64, relayed, "{label}");
+                    let mean = delays.iter().sum::<f64>() / delays.len() as f64;
+                    let want = num(k, "added_delay_mean_ms");
+                    assert!(
+                        (mean - want).abs() < 1e-9 * want,
+                        "{label}: {mean} vs {want}"
+                    );
+                }
+            }
+            (FigureData::Bars(b), name @ ("public_tcp_relays" | "public_bandwidth")) => {
+                for (k, (label, v)) in b.bars.iter().enumerate() {
+                    assert_eq!(*label, rows[k]["variant"]);
+                    let want = if name == "public_tcp_relays" {
+                        printed[k].0
+                    } else {
+                        printed[k].1
+                    };
+                    assert!((v - want).abs() <= 5e-4, "{name} of {label}: {v} vs {want}");
+                }
+            }
+            (FigureData::Bars(b), name) => {
+                let column = match name {
+                    "jain" => "jain_relayed_bytes",
+                    "spare_p5" => "spare_p5_kbps",
+                    "probes" => "probes_per_selection",
+                    other => panic!("unexpected bar figure {other}"),
+                };
+                for (k, (label, v)) in b.bars.iter().enumerate() {
+                    assert_eq!(*label, rows[k]["variant"]);
+                    assert_eq!(*v, num(k, column), "{name} of {label}");
+                }
+            }
+            (FigureData::ErrorBars(e), "success_vs_duration") => {
+                assert_eq!(e.series.len(), 3);
+            }
+            (_, name) => panic!("unexpected figure {name}"),
+        }
+    }
+
+    // A corrupt table is an error naming it, not a panic.
+    for f in ["calls.parquet", "relay_nodes.parquet"] {
+        let bytes = std::fs::read(out.join(f)).unwrap();
+        std::fs::write(out.join(f), b"not parquet").unwrap();
+        let err = expect_failure(&peerlab(&["plot", out.to_str().unwrap()]));
+        assert!(
+            err.contains(f) && err.contains("not a valid Parquet"),
+            "{err}"
+        );
+        std::fs::write(out.join(f), bytes).unwrap();
+    }
 }
 
 /// The number after `key` on the burden line.

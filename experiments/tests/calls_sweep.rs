@@ -9,7 +9,7 @@
 //! the concatenation of the runs' tables.
 
 mod common;
-use common::{expect_failure, texts, write_spec};
+use common::{assert_replot_identical, expect_failure, report_figures, texts, write_spec};
 use peerlab_core::rng::derive_seed;
 use polars::prelude::{DataFrame, DataType, ParquetReader, SerReader};
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -292,6 +292,112 @@ fn a_calls_sweep_is_identical_across_threads_and_merged_shards() {
         6 * 2 * 300,
         "every node of every variant and run"
     );
+}
+
+/// A calls sweep without `[plots]` draws the calls figures over its
+/// combined tables, one bar or curve per (variant, grid point) pooling the
+/// replications, next to the metric-vs-parameter error bars; `peerlab
+/// plot` redraws them all and `report.html` byte for byte, and the report
+/// shows each. Oracle: each run's own `summary.csv` (written from the
+/// simulator's in-memory report): path counts summed over replications,
+/// relayed calls in the CDF, bar values the mean over replications.
+#[test]
+fn a_calls_sweep_draws_the_calls_figures_over_its_runs() {
+    use peerlab_experiments::figures::{FigureData, plan};
+    use peerlab_experiments::results::ResultDir;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let text = format!(
+        "{BASE}failover = {{ kind = \"active\", k = 1 }}\n\n[sweep]\nreplications = 2\n\"calls.relay.failover.k\" = [1, 2]\n"
+    );
+    let spec = write_spec(d, "sweep.toml", &text);
+    let out = d.join("out");
+    sweep(&spec, &out, &["--threads", "2"]);
+    let files = assert_replot_identical(&out);
+    let shown = report_figures(&out);
+    for f in [
+        "added_delay_cdf",
+        "path_types",
+        "jain",
+        "spare_p5",
+        "probes",
+        "success_vs_duration",
+        "public_tcp_relays",
+        "public_bandwidth",
+        "success_rate_vs_calls_relay_failover_k",
+    ] {
+        assert!(
+            shown.iter().any(|s| s == f),
+            "{f} not in the report: {shown:?}"
+        );
+        assert!(files.contains_key(&format!("plots/{f}.svg")), "{f}.svg");
+    }
+    assert_eq!(2 * shown.len() + 1, files.len(), "{:?}", files.keys());
+
+    // Each run's summary.csv, by (variant, point).
+    let mut per: BTreeMap<(String, usize), Vec<BTreeMap<String, f64>>> = BTreeMap::new();
+    for id in finished(&out) {
+        let point: usize = id[1..4].parse().unwrap();
+        let text = std::fs::read_to_string(out.join("runs").join(&id).join("summary.csv")).unwrap();
+        let mut lines = text.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        for l in lines {
+            let f: Vec<&str> = l.split(',').collect();
+            let row = head
+                .iter()
+                .zip(&f)
+                .filter_map(|(h, v)| v.parse().ok().map(|x| (h.to_string(), x)))
+                .collect();
+            per.entry((f[0].to_string(), point)).or_default().push(row);
+        }
+    }
+    assert_eq!(per.len(), 4);
+    let label = |(v, p): &(String, usize)| format!("{v}, k = {}", p + 1);
+    let sum = |key: &(String, usize), c: &str| per[key].iter().map(|r| r[c]).sum::<f64>();
+    let planned = plan(&ResultDir::load(&out).unwrap());
+    let mut checked = 0;
+    for f in &planned {
+        match (&f.data, f.name.as_str()) {
+            (FigureData::PathShares(p), _) => {
+                assert_eq!(p.rows.len(), 4);
+                for key in per.keys() {
+                    let (_, counts) = p.rows.iter().find(|r| r.0 == label(key)).unwrap();
+                    let want: Vec<f64> = [
+                        "path_direct",
+                        "path_punched",
+                        "path_relay_udp",
+                        "path_relay_tcp",
+                    ]
+                    .iter()
+                    .map(|c| sum(key, c))
+                    .collect();
+                    let got: Vec<f64> = counts[..4].iter().map(|&x| x as f64).collect();
+                    assert_eq!(got, want, "{}", label(key));
+                    assert_eq!(counts.iter().sum::<usize>() as f64, sum(key, "calls"));
+                }
+                checked += 1;
+            }
+            (FigureData::DelayCdf(c), _) => {
+                assert_eq!(c.series.len(), 4);
+                for key in per.keys() {
+                    let (_, delays) = c.series.iter().find(|r| r.0 == label(key)).unwrap();
+                    let relayed = sum(key, "path_relay_udp") + sum(key, "path_relay_tcp");
+                    assert_eq!(delays.len() as f64, relayed, "{}", label(key));
+                }
+                checked += 1;
+            }
+            (FigureData::Bars(b), "jain") => {
+                for key in per.keys() {
+                    let (_, v) = b.bars.iter().find(|r| r.0 == label(key)).unwrap();
+                    let want = sum(key, "jain_relayed_bytes") / per[key].len() as f64;
+                    assert!((v - want).abs() < 1e-12, "{}: {v} vs {want}", label(key));
+                }
+                checked += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(checked, 3);
 }
 
 /// `summary.csv` per grid point and variant: mean, standard deviation, n

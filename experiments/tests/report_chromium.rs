@@ -103,8 +103,9 @@ fn dump_dom(chromium: &Path, page: &Path, profile: &Path) -> String {
     String::from_utf8_lossy(&std::fs::read(&dom_path).unwrap()).into_owned()
 }
 
-#[test]
-fn report_renders_in_headless_chromium() {
+/// Chromium, or `None` (the caller returns) after a loud skip message; a
+/// failure when `PEERLAB_REQUIRE_CHROMIUM=1`.
+fn chromium_or_skip(test: &str) -> Option<PathBuf> {
     let Some(chromium) = find_chromium() else {
         let required = std::env::var("PEERLAB_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1");
         assert!(
@@ -113,11 +114,46 @@ fn report_renders_in_headless_chromium() {
         );
         eprintln!(
             "\n**********************************************************************\n\
-             SKIPPED report_renders_in_headless_chromium: no chromium on PATH.\n\
+             SKIPPED {test}: no chromium on PATH.\n\
              Install it (apt-get install -y chromium) or set PEERLAB_CHROMIUM;\n\
              PEERLAB_REQUIRE_CHROMIUM=1 turns this skip into a failure.\n\
              **********************************************************************\n"
         );
+        return None;
+    };
+    Some(chromium)
+}
+
+/// Loads `OUT/report.html` (with the probe) in Chromium and returns the
+/// probe's items (`img:WxH`, `svg:WxH`); asserts the page loaded with the
+/// heading of run `name`.
+fn probe_report(chromium: &Path, out: &Path, profile: &Path, name: &str) -> Vec<String> {
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("</body>"));
+    // The probe goes into a copy next to the report, so the page is loaded
+    // from the same place with the same (absent) neighbours.
+    let probe = out.join("probe.html");
+    std::fs::write(&probe, html.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
+    let dom = dump_dom(chromium, &probe, profile);
+    std::fs::remove_file(&probe).unwrap();
+    assert!(
+        dom.contains(&format!("<h1>peerlab report: {name}</h1>")),
+        "page did not load:\n{}",
+        &dom[..dom.len().min(2000)]
+    );
+    // The result, not the script's own text.
+    let marker = "<pre id=\"peerlab-probe\">PROBE[";
+    let start = dom.find(marker).expect("probe did not run") + marker.len();
+    let end = dom[start..].find("]PROBE").unwrap() + start;
+    dom[start..end]
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn report_renders_in_headless_chromium() {
+    let Some(chromium) = chromium_or_skip("report_renders_in_headless_chromium") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -132,24 +168,8 @@ fn report_renders_in_headless_chromium() {
     let (so, se) = texts(&o);
     assert!(o.status.success(), "{so}\n{se}");
 
-    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(html.contains("</body>"));
-    // The probe goes into a copy next to the report, so the page is loaded
-    // from the same place with the same (absent) neighbours.
-    let probe = out.join("probe.html");
-    std::fs::write(&probe, html.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
-    let dom = dump_dom(&chromium, &probe, &tmp.path().join("profile"));
-
-    assert!(
-        dom.contains("<h1>peerlab report: browser</h1>"),
-        "page did not load:\n{}",
-        &dom[..dom.len().min(2000)]
-    );
-    // The result, not the script's own text.
-    let marker = "<pre id=\"peerlab-probe\">PROBE[";
-    let start = dom.find(marker).expect("probe did not run") + marker.len();
-    let end = dom[start..].find("]PROBE").unwrap() + start;
-    let items: Vec<&str> = dom[start..end].split_whitespace().collect();
+    let items = probe_report(&chromium, &out, &tmp.path().join("profile"), "browser");
+    let items: Vec<&str> = items.iter().map(String::as_str).collect();
     let pngs = std::fs::read_dir(out.join("plots"))
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().extension().unwrap() == "png")
@@ -171,4 +191,74 @@ fn report_renders_in_headless_chromium() {
             assert_eq!((x, y), (w, h), "{items:?}");
         }
     }
+}
+
+const CALLS_SPEC: &str = r#"
+[run]
+name = "browser_calls"
+seed = 3
+
+[calls]
+churn = { nodes = 300, model = { kind = "skype-supernode" }, warmup_s = 43200.0, measurement_s = 21600.0 }
+nat = { preset = "consumer" }
+calls = { rate_per_s = 0.0005 }
+strategies = [{ kind = "random" }, { kind = "min-rtt" }]
+
+[calls.relay]
+slots = 2
+uplink_kbps = 200
+candidates = { kind = "local_random", count = 6 }
+"#;
+
+/// The width and height in a PNG's IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+/// A calls run's report shows its calls figures in the browser: one image
+/// per PNG in `plots/`, each decoded to that PNG's own size.
+#[test]
+fn calls_report_renders_in_headless_chromium() {
+    let Some(chromium) = chromium_or_skip("calls_report_renders_in_headless_chromium") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "calls.toml", CALLS_SPEC);
+    let out = tmp.path().join("out");
+    let o = peerlab(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (so, se) = texts(&o);
+    assert!(o.status.success(), "{so}\n{se}");
+    let items = probe_report(
+        &chromium,
+        &out,
+        &tmp.path().join("profile"),
+        "browser_calls",
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    // Page order of the figures, and each PNG's size.
+    let mut want = Vec::new();
+    for part in html.split("<figure id=\"fig-").skip(1) {
+        let name = &part[..part.find('"').unwrap()];
+        let (w, h) = png_size(&std::fs::read(out.join(format!("plots/{name}.png"))).unwrap());
+        want.push(format!("img:{w}x{h}"));
+    }
+    let pngs = std::fs::read_dir(out.join("plots"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().unwrap() == "png")
+        .count();
+    assert_eq!(want.len(), pngs, "every figure is in the report");
+    assert!(pngs >= 6, "only {pngs} calls figures");
+    let imgs: Vec<String> = items
+        .iter()
+        .filter(|i| i.starts_with("img:"))
+        .cloned()
+        .collect();
+    assert_eq!(imgs, want);
 }

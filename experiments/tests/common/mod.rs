@@ -73,3 +73,62 @@ pub fn hidden_files(dir: &Path) -> Vec<PathBuf> {
     }
     found
 }
+
+/// Every file under `DIR/plots/` and `DIR/report.html`, by path relative to
+/// `DIR`, with its bytes.
+pub fn figure_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(dir.join("plots")).unwrap() {
+        let p = e.unwrap().path();
+        let name = format!("plots/{}", p.file_name().unwrap().to_string_lossy());
+        out.insert(name, std::fs::read(&p).unwrap());
+    }
+    out.insert(
+        "report.html".into(),
+        std::fs::read(dir.join("report.html")).unwrap(),
+    );
+    out
+}
+
+/// Deletes `DIR/plots/` and `DIR/report.html`, runs `peerlab plot DIR` and
+/// asserts it writes the same files, byte for byte. Returns the files.
+pub fn assert_replot_identical(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let before = figure_files(dir);
+    assert!(before.len() > 1, "no figures in {}", dir.display());
+    std::fs::remove_dir_all(dir.join("plots")).unwrap();
+    std::fs::remove_file(dir.join("report.html")).unwrap();
+    let o = peerlab(&["plot", dir.to_str().unwrap()]);
+    let (so, se) = texts(&o);
+    assert!(o.status.success(), "peerlab plot failed: {so}\n{se}");
+    let after = figure_files(dir);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "peerlab plot wrote other files"
+    );
+    for (name, bytes) in &before {
+        assert!(after[name] == *bytes, "{name} differs after peerlab plot");
+    }
+    before
+}
+
+/// The figures `DIR/report.html` shows (`id="fig-NAME"`), in page order;
+/// asserts each inlines the bytes of `plots/NAME.png`.
+pub fn report_figures(dir: &Path) -> Vec<String> {
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let mut names = Vec::new();
+    for part in html.split("<figure id=\"fig-").skip(1) {
+        let name = &part[..part.find('"').unwrap()];
+        let png = std::fs::read(dir.join(format!("plots/{name}.png"))).unwrap();
+        let inline = format!(
+            "src=\"data:image/png;base64,{}\"",
+            peerlab_experiments::report::base64(&png)
+        );
+        assert!(
+            part.contains(&inline),
+            "{name}: the report's image is not plots/{name}.png"
+        );
+        names.push(name.to_string());
+    }
+    names
+}
