@@ -396,30 +396,8 @@ pub fn parse_summary(text: &str, path: &Path) -> Result<Summary, Error> {
     let param_at: Vec<usize> = params.iter().filter_map(|p| idx(p)).collect();
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
-        let f = csv_fields(line);
-        if f.len() != header.len() {
-            return Err(read_error(
-                path,
-                format!(
-                    "line {}: {} fields, the header has {}",
-                    i + 2,
-                    f.len(),
-                    header.len()
-                ),
-            ));
-        }
-        let num = |j: usize, what: &str| -> Result<f64, Error> {
-            let s = f[at[j]].trim();
-            if s.is_empty() || s == "NaN" {
-                return Ok(f64::NAN);
-            }
-            s.parse::<f64>().map_err(|_| {
-                read_error(
-                    path,
-                    format!("line {}: {what} `{s}` is not a number", i + 2),
-                )
-            })
-        };
+        let f = csv_record(line, header.len(), i + 2, path)?;
+        let num = |j: usize, what: &str| csv_number(&f[at[j]], what, i + 2, path);
         let n = num(4, "n")?;
         rows.push(SummaryRow {
             metric: f[at[0]].clone(),
@@ -440,6 +418,32 @@ pub fn parse_summary(text: &str, path: &Path) -> Result<Summary, Error> {
     })
 }
 
+/// The fields of CSV line `line_no` of `path`, which must number `width`.
+fn csv_record(line: &str, width: usize, line_no: usize, path: &Path) -> Result<Vec<String>, Error> {
+    let f = csv_fields(line);
+    if f.len() != width {
+        return Err(read_error(
+            path,
+            format!("line {line_no}: {} fields, the header has {width}", f.len()),
+        ));
+    }
+    Ok(f)
+}
+
+/// A numeric CSV cell (`what` names its column): empty or `NaN` is NaN.
+fn csv_number(cell: &str, what: &str, line_no: usize, path: &Path) -> Result<f64, Error> {
+    let s = cell.trim();
+    if s.is_empty() || s == "NaN" {
+        return Ok(f64::NAN);
+    }
+    s.parse::<f64>().map_err(|_| {
+        read_error(
+            path,
+            format!("line {line_no}: {what} `{s}` is not a number"),
+        )
+    })
+}
+
 /// The label columns of a calls run's `summary.csv`
 /// ([`crate::calls_tables::SUMMARY_HEADER`]); every other column is a metric.
 const CALLS_LABELS: [&str; 3] = ["variant", "strategy", "failover"];
@@ -454,30 +458,12 @@ fn parse_calls_summary<'a>(
 ) -> Result<Summary, Error> {
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
-        let f = csv_fields(line);
-        if f.len() != header.len() {
-            return Err(read_error(
-                path,
-                format!(
-                    "line {}: {} fields, the header has {}",
-                    i + 2,
-                    f.len(),
-                    header.len()
-                ),
-            ));
-        }
+        let f = csv_record(line, header.len(), i + 2, path)?;
         for (h, v) in header.iter().zip(&f) {
             if CALLS_LABELS.contains(&h.as_str()) {
                 continue;
             }
-            let v = v.trim();
-            let mean = if v.is_empty() {
-                f64::NAN
-            } else {
-                v.parse::<f64>().map_err(|_| {
-                    read_error(path, format!("line {}: {h} `{v}` is not a number", i + 2))
-                })?
-            };
+            let mean = csv_number(v, h, i + 2, path)?;
             rows.push(SummaryRow {
                 metric: h.clone(),
                 unit: String::new(),

@@ -4,15 +4,12 @@
 //! is a point; with replications the line is their mean and the band its 95%
 //! confidence interval across replications (Student t).
 
-use super::context::{Ctx, protocol_title};
-use super::timeline::spread;
+use super::context::Ctx;
+use super::timeline::protocol_panels;
 use super::{Figure, FigureData, PlotKind};
 use crate::plot::timeseries::{BandPoint, BandSeries, TimeSeriesFigure};
 use crate::results::{ResultDir, SeriesPoint};
 use crate::summary::Stats;
-
-/// Lines in one figure.
-const MAX_LINES: usize = 5;
 
 /// Group `g`'s values per sample time: the mean over its runs and, with two
 /// or more, the 95% CI across them; a run without a value at a time (NaN)
@@ -114,27 +111,10 @@ pub(super) fn series(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
     if all.is_empty() {
         return;
     }
-    // A sweep: one figure per protocol, one line per grid point (at most
-    // MAX_LINES); a single run: one figure, one line per protocol.
+    // A sweep: one figure per protocol (`protocol_panels`); a single run:
+    // one figure, one line per protocol.
     let panels: Vec<(String, String, Vec<usize>)> = if ctx.multi_point {
-        let mut protocols: Vec<&str> = Vec::new();
-        for &g in &all {
-            let p = rd.groups[g].protocol.as_str();
-            if !protocols.contains(&p) {
-                protocols.push(p);
-            }
-        }
-        protocols
-            .into_iter()
-            .map(|p| {
-                let gs: Vec<usize> = all
-                    .iter()
-                    .copied()
-                    .filter(|&g| rd.groups[g].protocol == p)
-                    .collect();
-                (format!("_{p}"), protocol_title(p), spread(&gs, MAX_LINES))
-            })
-            .collect()
+        protocol_panels(rd, &all)
     } else {
         // Every interval is shown, not only the measured lookups.
         let scenario = ctx.scenario(all[0]).replace(", measured lookups", "");

@@ -116,38 +116,10 @@ pub(super) fn time_series(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
         return;
     }
     let all = ctx.lookup_groups();
-    // A sweep gets one figure per protocol, one line per grid point (at most
-    // MAX_LINES, evenly spread); a single run one figure, one line per
-    // protocol.
+    // A sweep gets one figure per protocol; a single run one figure, one
+    // line per protocol.
     let panels: Vec<(String, String, Vec<usize>)> = if ctx.multi_point {
-        let mut protocols: Vec<&str> = Vec::new();
-        for &g in &all {
-            let p = rd.groups[g].protocol.as_str();
-            if !protocols.contains(&p) {
-                protocols.push(p);
-            }
-        }
-        protocols
-            .into_iter()
-            .map(|p| {
-                let gs: Vec<usize> = all
-                    .iter()
-                    .copied()
-                    .filter(|&g| rd.groups[g].protocol == p)
-                    .collect();
-                let picked = spread(&gs, MAX_LINES);
-                let of = if picked.len() < gs.len() {
-                    format!(", {} of {} points", picked.len(), gs.len())
-                } else {
-                    String::new()
-                };
-                (
-                    format!("_{p}"),
-                    format!("{}{of}", protocol_title(p)),
-                    picked,
-                )
-            })
-            .collect()
+        protocol_panels(rd, &all)
     } else {
         vec![(String::new(), ctx.scenario(all[0]), all.clone())]
     };
@@ -216,7 +188,7 @@ pub(super) fn time_series(ctx: &Ctx<'_>, out: &mut Vec<Figure>) {
 }
 
 /// At most `n` of `items`, evenly spread, the first and last included.
-pub(super) fn spread(items: &[usize], n: usize) -> Vec<usize> {
+fn spread(items: &[usize], n: usize) -> Vec<usize> {
     if items.len() <= n {
         return items.to_vec();
     }
@@ -228,6 +200,44 @@ pub(super) fn spread(items: &[usize], n: usize) -> Vec<usize> {
         .collect();
     out.dedup();
     out
+}
+
+/// A sweep's figures of `groups`, one per protocol: its file-name suffix
+/// (`_PROTOCOL`), its title (noting when only some grid points are shown)
+/// and its groups, one line per grid point, at most [`MAX_LINES`] evenly
+/// spread.
+pub(super) fn protocol_panels(
+    rd: &ResultDir,
+    groups: &[usize],
+) -> Vec<(String, String, Vec<usize>)> {
+    let mut protocols: Vec<&str> = Vec::new();
+    for &g in groups {
+        let p = rd.groups[g].protocol.as_str();
+        if !protocols.contains(&p) {
+            protocols.push(p);
+        }
+    }
+    protocols
+        .into_iter()
+        .map(|p| {
+            let gs: Vec<usize> = groups
+                .iter()
+                .copied()
+                .filter(|&g| rd.groups[g].protocol == p)
+                .collect();
+            let picked = spread(&gs, MAX_LINES);
+            let of = if picked.len() < gs.len() {
+                format!(", {} of {} points", picked.len(), gs.len())
+            } else {
+                String::new()
+            };
+            (
+                format!("_{p}"),
+                format!("{}{of}", protocol_title(p)),
+                picked,
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
