@@ -2,7 +2,7 @@
 //! directory out.
 //!
 //! ```text
-//! DIR/calls.parquet  relay_nodes.parquet   (crate::calls_tables)
+//! DIR/calls.parquet  relay_sessions.parquet  relay_nodes.parquet   (crate::calls_tables)
 //! DIR/summary.csv                          (one row per variant)
 //! DIR/spec.toml                            (the resolved spec)
 //! DIR/plots/added_delay_cdf.{svg,png}  path_types  jain  spare_p5  probes
@@ -14,8 +14,8 @@
 //! The population (churn, NAT classes, topology, call stream) is built once
 //! per failover setting and every strategy runs on it; since it depends on
 //! the seed alone, every variant sees the same sample path. The manifest's
-//! `trace_hash` is an FNV-1a hash of `calls.parquet` and
-//! `relay_nodes.parquet` (byte-identical for identical runs), `events` the
+//! `trace_hash` is an FNV-1a hash of `calls.parquet`,
+//! `relay_sessions.parquet` and `relay_nodes.parquet` (byte-identical for identical runs), `events` the
 //! calls simulated over all variants, `nodes_joined` the population and
 //! `sim_time_s` the churn horizon; `protocols` is empty.
 //!

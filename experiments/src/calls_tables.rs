@@ -3,6 +3,7 @@
 //! | file                  | one row per             | columns |
 //! |-----------------------|-------------------------|---------|
 //! | `calls.parquet`       | call and variant        | `variant` str, `strategy` str, `failover` str, `call` u64 (position in the call stream: the same call in every variant), `caller` u32, `callee` u32, `start_s` f64, `nominal_s` f64, `end_s` f64, `measured` bool, `outcome` str (`completed`, `interrupted`, `failed`), `failure` str (null, `user-not-found`, `no-connectivity`, `relay-refused`, `relay-lost`), `ended_by_endpoint` bool, `path` str (null if never set up; `direct`, `punched`, `relay-udp`, `relay-tcp`), `setup_ms` f64, `one_way_ms` f64, `direct_one_way_ms` f64, `added_delay_ms` f64 (null if never set up; 0 end to end), `relays_used` u32, `relays_departed` u32, `first_relay` u32, `switches` u32, `probes` u32, `interruptions` u32, `interrupted_s` f64, `frames` u64 |
+//! | `relay_sessions.parquet` | relay session: one relay serving one call, per variant | `variant` str, `strategy` str, `failover` str, `call` u64, `measured` bool (the call's), `relay` u32, `direction` str (`both`, `forward`, `reverse`), `streams` u32 (media streams it forwarded: 2 for both, else 1), `from_s` f64 (admitted), `to_s` f64 (released: call end, failure or its own departure), `duration_s` f64, `departed` bool (it left the network while serving) |
 //! | `relay_nodes.parquet` | node and variant        | `variant` str, `strategy` str, `failover` str, `node` u32, `class` str (NAT class, `open` = public), `calls_made` u32, `own_bytes` u64, `callee_bytes` u64, `relayed_calls` u32, `relayed_tcp` u32, `relayed_bytes` u64, `relayed_tcp_bytes` u64, `annoyed_s` f64, `offered` u32 |
 //!
 //! `summary.csv` has one row per variant ([`SUMMARY_HEADER`]); every figure
@@ -20,7 +21,7 @@
 use crate::calls_spec::Variant;
 use crate::error::Error;
 use crate::tables::write_parquet;
-use peerlab_sim::calls::{CallReport, CallSummary, FailureReason, PathType};
+use peerlab_sim::calls::{CallReport, CallSummary, Direction, FailureReason, PathType};
 use polars::prelude::{Column, DataFrame, NamedFrom, PolarsResult, Series};
 use std::path::Path;
 
@@ -28,6 +29,8 @@ use std::path::Path;
 pub const CALLS: &str = "calls.parquet";
 /// The relay-node table's file name.
 pub const RELAY_NODES: &str = "relay_nodes.parquet";
+/// The relay-session table's file name.
+pub const RELAY_SESSIONS: &str = "relay_sessions.parquet";
 
 /// One variant's records.
 pub struct VariantRun<'a> {
@@ -144,6 +147,69 @@ pub fn calls_frame(runs: &[VariantRun<'_>]) -> PolarsResult<DataFrame> {
     ])
 }
 
+/// `relay_sessions.parquet`: every relay's service to every call, per
+/// variant, in call order and then the order the call took its relays.
+pub fn relay_sessions_frame(runs: &[VariantRun<'_>]) -> PolarsResult<DataFrame> {
+    let (v, s, f) = labels(runs, |r| r.calls.iter().map(|c| c.relays.len()).sum());
+    let all: Vec<(
+        &peerlab_sim::calls::CallRecord,
+        &peerlab_sim::calls::RelayUse,
+    )> = runs
+        .iter()
+        .flat_map(|r| r.report.calls.iter())
+        .flat_map(|c| c.relays.iter().map(move |u| (c, u)))
+        .collect();
+    let direction = |d: Direction| match d {
+        Direction::Both => "both",
+        Direction::Forward => "forward",
+        Direction::Reverse => "reverse",
+    };
+    frame(vec![
+        v,
+        s,
+        f,
+        col("call", all.iter().map(|(c, _)| c.id).collect::<Vec<u64>>()),
+        col(
+            "measured",
+            all.iter().map(|(c, _)| c.measured).collect::<Vec<bool>>(),
+        ),
+        col(
+            "relay",
+            all.iter().map(|(_, u)| u.node).collect::<Vec<u32>>(),
+        ),
+        col(
+            "direction",
+            all.iter()
+                .map(|(_, u)| direction(u.direction))
+                .collect::<Vec<&str>>(),
+        ),
+        col(
+            "streams",
+            all.iter()
+                .map(|(_, u)| u.direction.streams())
+                .collect::<Vec<u32>>(),
+        ),
+        col(
+            "from_s",
+            all.iter().map(|(_, u)| u.from_s).collect::<Vec<f64>>(),
+        ),
+        col(
+            "to_s",
+            all.iter().map(|(_, u)| u.to_s).collect::<Vec<f64>>(),
+        ),
+        col(
+            "duration_s",
+            all.iter()
+                .map(|(_, u)| u.to_s - u.from_s)
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "departed",
+            all.iter().map(|(_, u)| u.departed).collect::<Vec<bool>>(),
+        ),
+    ])
+}
+
 /// `relay_nodes.parquet`: every node of every variant.
 pub fn relay_nodes_frame(runs: &[VariantRun<'_>]) -> PolarsResult<DataFrame> {
     let (v, s, f) = labels(runs, |r| r.nodes.len());
@@ -202,7 +268,8 @@ pub fn class_name(c: peerlab_churn::NatClass) -> &'static str {
     }
 }
 
-/// Writes both tables into `dir`; returns their file names.
+/// Writes the calls, relay-session and relay-node tables into `dir`;
+/// returns their file names.
 pub fn write_tables(dir: &Path, runs: &[VariantRun<'_>]) -> Result<Vec<String>, Error> {
     let err = |name: &str| {
         let name = name.to_string();
@@ -210,9 +277,15 @@ pub fn write_tables(dir: &Path, runs: &[VariantRun<'_>]) -> Result<Vec<String>, 
     };
     let mut calls = calls_frame(runs).map_err(err(CALLS))?;
     write_parquet(&dir.join(CALLS), &mut calls)?;
+    let mut sessions = relay_sessions_frame(runs).map_err(err(RELAY_SESSIONS))?;
+    write_parquet(&dir.join(RELAY_SESSIONS), &mut sessions)?;
     let mut nodes = relay_nodes_frame(runs).map_err(err(RELAY_NODES))?;
     write_parquet(&dir.join(RELAY_NODES), &mut nodes)?;
-    Ok(vec![CALLS.into(), RELAY_NODES.into()])
+    Ok(vec![
+        CALLS.into(),
+        RELAY_SESSIONS.into(),
+        RELAY_NODES.into(),
+    ])
 }
 
 /// The Wilson score interval for `k` successes in `n` trials at 95%

@@ -3,7 +3,7 @@
 //! ```text
 //! DIR/runs/<run_id>/  the run's tables (overlay: lookups puts traffic nodes
 //!                     traffic_by_class and any graph tables; calls: calls
-//!                     relay_nodes), its summary.csv and run.json
+//!                     relay_sessions relay_nodes), its summary.csv and run.json
 //! DIR/runs.parquet    one row per run and protocol (calls: per run and variant)
 //! DIR/<table>.parquet every run's rows of each table in COMBINED_TABLES that
 //!                     the runs wrote, in run order, plus run_id, point, replication
@@ -72,6 +72,7 @@ pub const COMBINED_TABLES: &[&str] = &[
     series_tables::TIMESERIES,
     series_tables::NODE_TRAFFIC,
     crate::calls_tables::CALLS,
+    crate::calls_tables::RELAY_SESSIONS,
     crate::calls_tables::RELAY_NODES,
 ];
 

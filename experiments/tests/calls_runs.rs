@@ -5,7 +5,8 @@
 //! `summary.csv`; common random numbers checked row by row across
 //! strategies; the blog's burden derived from the NAT mix alone
 //! (sim/tests/calls_blog_burden.rs does the same in the simulator); node
-//! figures recounted from `relay_nodes.parquet`.
+//! figures recounted from `relay_nodes.parquet`; relay sessions against
+//! the calls' relay counts.
 
 mod common;
 use common::{
@@ -92,7 +93,12 @@ fn strategies_share_one_sample_path_and_the_summary_recounts() {
     for f in &m.files {
         assert!(out.join(f).is_file(), "{f} missing");
     }
-    for f in ["calls.parquet", "relay_nodes.parquet", "summary.csv"] {
+    for f in [
+        "calls.parquet",
+        "relay_sessions.parquet",
+        "relay_nodes.parquet",
+        "summary.csv",
+    ] {
         assert!(m.files.iter().any(|x| x == f), "{f} not in the manifest");
     }
     for p in ["added_delay_cdf", "path_types", "jain", "spare_p5"] {
@@ -177,6 +183,54 @@ fn strategies_share_one_sample_path_and_the_summary_recounts() {
     // relay_nodes.parquet: one row per node and strategy.
     let nodes = table(&out.join("relay_nodes.parquet"));
     assert_eq!(nodes.height(), 1500 * names.len());
+
+    // relay_sessions.parquet against calls.parquet: per variant and call,
+    // as many sessions as relays used, as many departed as relays
+    // departed, the first one on the first relay, each inside the call.
+    let sessions = table(&out.join("relay_sessions.parquet"));
+    let s_variant = strs(&sessions, "variant");
+    let s_call: Vec<u64> = {
+        let c = sessions.column("call").unwrap().u64().unwrap().clone();
+        (0..sessions.height()).map(|i| c.get(i).unwrap()).collect()
+    };
+    let (s_relay, s_from, s_to, s_dur) = (
+        u32s(&sessions, "relay"),
+        f64s(&sessions, "from_s"),
+        f64s(&sessions, "to_s"),
+        f64s(&sessions, "duration_s"),
+    );
+    let s_departed = bools(&sessions, "departed");
+    let streams = u32s(&sessions, "streams");
+    let used = u32s(&calls, "relays_used");
+    let departed = u32s(&calls, "relays_departed");
+    let first: Vec<Option<u32>> = {
+        let c = calls.column("first_relay").unwrap().u32().unwrap().clone();
+        (0..calls.height()).map(|i| c.get(i)).collect()
+    };
+    let end = f64s(&calls, "end_s");
+    let mut by_call: BTreeMap<(String, u64), Vec<usize>> = BTreeMap::new();
+    for r in 0..sessions.height() {
+        by_call
+            .entry((s_variant[r].clone().unwrap(), s_call[r]))
+            .or_default()
+            .push(r);
+    }
+    assert!(sessions.height() > 0);
+    for r in 0..calls.height() {
+        let rows = by_call
+            .remove(&(variant[r].clone().unwrap(), ids[r]))
+            .unwrap_or_default();
+        assert_eq!(rows.len() as u32, used[r], "call {} sessions", ids[r]);
+        let gone = rows.iter().filter(|&&j| s_departed[j]).count() as u32;
+        assert_eq!(gone, departed[r], "call {} departed relays", ids[r]);
+        assert_eq!(rows.first().map(|&j| s_relay[j]), first[r]);
+        for &j in &rows {
+            assert!(start[r] <= s_from[j] && s_from[j] <= s_to[j] && s_to[j] <= end[r]);
+            assert_eq!(s_dur[j], s_to[j] - s_from[j]);
+            assert_eq!(streams[j], 2, "no per-direction relays in this spec");
+        }
+    }
+    assert!(by_call.is_empty(), "sessions of no call: {by_call:?}");
 
     // Same seed, same bytes.
     let again = dir.path().join("again");
