@@ -108,6 +108,19 @@ fn lookup_latency_is_part_of_setup_and_missing_callees_are_not_found() {
         }
         assert!(connected > 100, "{dht}: {connected}");
     }
+    // The DHT run is part of the sample path: the same spec and seed give
+    // the same bytes.
+    let again = run(
+        dir.path(),
+        "kademlia_again",
+        "lookup = { dht = \"kademlia\" }",
+    );
+    let first = table(&dir.path().join("kademlia/calls.parquet"));
+    assert!(again.equals_missing(&first), "a second run differs");
+    assert_eq!(
+        std::fs::read(dir.path().join("kademlia/calls.parquet")).unwrap(),
+        std::fs::read(dir.path().join("kademlia_again/calls.parquet")).unwrap()
+    );
 }
 
 #[test]
