@@ -35,7 +35,13 @@
 //! strategy whose name repeats an earlier one's gets its position appended
 //! (`threshold#3`).
 //!
-//! A calls run uses no overlay: `[workload]`, `[churn]`, `[churn_workload]`,
+//! - `lookup = { dht = "kademlia" | "chord", refresh_s = 1800.0,
+//!   expires_s = 3600.0 }` (optional): call setup starts with the caller's
+//!   DHT read of the callee's registration, taken from a packet-level churn
+//!   run of that DHT over the same churn, seed and calls
+//!   (`peerlab_sim::calls::lookup`); `calls.parquet` then has `lookup_ms`.
+//!
+//! Apart from that lookup, a calls run uses no overlay: `[workload]`, `[churn]`, `[churn_workload]`,
 //! `[graph]` and `[nat]` are errors in a spec with `[calls]`, and so are
 //! `[network]`, `[dht]` and `[sim]` unless they only repeat their defaults
 //! (as `peerlab spec show` prints them). Errors name the field under
@@ -52,7 +58,7 @@ use crate::spec::Spec;
 use peerlab_churn::workload::CallWorkload;
 use peerlab_churn::{ChurnModel, ChurnSpec, NatMix, NatModel};
 use peerlab_sim::calls::{
-    CallScenarioConfig, ConnectivityRules, FailoverSpec, RelayConfig, StrategySpec,
+    CallScenarioConfig, ConnectivityRules, FailoverSpec, LookupSpec, RelayConfig, StrategySpec,
 };
 use peerlab_sim::config::InvalidConfig;
 use peerlab_sim::topology::TopologyConfig;
@@ -95,6 +101,10 @@ pub struct CallsSection {
     /// Failover settings, each replacing `relay.failover`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failovers: Vec<FailoverSpec>,
+    /// Call setup looks the callee up in a DHT first (`lookup = { dht =
+    /// "kademlia" }`); absent: the callee's contact is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<LookupSpec>,
 }
 
 /// One (strategy, failover) pair of a calls run.
@@ -161,6 +171,7 @@ impl CallsSection {
                 ..self.relay.clone()
             },
             strategy,
+            lookup: self.lookup.clone(),
         }
     }
 

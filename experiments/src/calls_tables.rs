@@ -2,7 +2,7 @@
 //!
 //! | file                  | one row per             | columns |
 //! |-----------------------|-------------------------|---------|
-//! | `calls.parquet`       | call and variant        | `variant` str, `strategy` str, `failover` str, `call` u64 (position in the call stream: the same call in every variant), `caller` u32, `callee` u32, `start_s` f64, `nominal_s` f64, `end_s` f64, `measured` bool, `outcome` str (`completed`, `interrupted`, `failed`), `failure` str (null, `user-not-found`, `no-connectivity`, `relay-refused`, `relay-lost`), `ended_by_endpoint` bool, `path` str (null if never set up; `direct`, `punched`, `relay-udp`, `relay-tcp`), `setup_ms` f64, `one_way_ms` f64, `direct_one_way_ms` f64, `added_delay_ms` f64 (null if never set up; 0 end to end), `relays_used` u32, `relays_departed` u32, `first_relay` u32, `switches` u32, `probes` u32, `interruptions` u32, `interrupted_s` f64, `frames` u64 |
+//! | `calls.parquet`       | call and variant        | `variant` str, `strategy` str, `failover` str, `call` u64 (position in the call stream: the same call in every variant), `caller` u32, `callee` u32, `start_s` f64, `nominal_s` f64, `end_s` f64, `measured` bool, `outcome` str (`completed`, `interrupted`, `failed`), `failure` str (null, `user-not-found`, `no-connectivity`, `relay-refused`, `relay-lost`), `ended_by_endpoint` bool, `path` str (null if never set up; `direct`, `punched`, `relay-udp`, `relay-tcp`), `setup_ms` f64, `one_way_ms` f64, `direct_one_way_ms` f64, `added_delay_ms` f64 (null if never set up; 0 end to end), `relays_used` u32, `relays_departed` u32, `first_relay` u32, `switches` u32, `probes` u32, `interruptions` u32, `interrupted_s` f64, `frames` u64, and with `calls.lookup` only: `lookup_ms` f64 (the callee's DHT lookup, included in `setup_ms`; null if not issued or not finished) |
 //! | `relay_sessions.parquet` | relay session: one relay serving one call, per variant | `variant` str, `strategy` str, `failover` str, `call` u64, `measured` bool (the call's), `relay` u32, `direction` str (`both`, `forward`, `reverse`), `streams` u32 (media streams it forwarded: 2 for both, else 1), `from_s` f64 (admitted), `to_s` f64 (released: call end, failure or its own departure), `duration_s` f64, `departed` bool (it left the network while serving) |
 //! | `relay_nodes.parquet` | node and variant        | `variant` str, `strategy` str, `failover` str, `node` u32, `class` str (NAT class, `open` = public), `calls_made` u32, `own_bytes` u64, `callee_bytes` u64, `relayed_calls` u32, `relayed_tcp` u32, `relayed_bytes` u64, `relayed_tcp_bytes` u64, `annoyed_s` f64, `offered` u32 |
 //!
@@ -145,6 +145,14 @@ pub fn calls_frame(runs: &[VariantRun<'_>]) -> PolarsResult<DataFrame> {
         c("interrupted_s", &|x| x.interrupted_s),
         col("frames", all.iter().map(|x| x.frames).collect::<Vec<u64>>()),
     ])
+    .and_then(|mut df| {
+        // Only runs that look callees up get the column, so other specs'
+        // tables stay as they were.
+        if runs.iter().any(|r| r.variant.config.lookup.is_some()) {
+            df.with_column(o("lookup_ms", &|x| x.lookup_ms))?;
+        }
+        Ok(df)
+    })
 }
 
 /// `relay_sessions.parquet`: every relay's service to every call, per

@@ -56,6 +56,7 @@ fn main() {
             ..RelayConfig::default()
         },
         strategy: StrategySpec::Random,
+        lookup: None,
     };
     let t0 = Instant::now();
     let run = match CallRun::new(&cfg) {

@@ -34,8 +34,8 @@ pub use graph::RoutingHealth;
 pub use graph::{GraphOptions, GraphSnapshot, OverlayEdge, OverlayGraph, OverlayNode};
 pub use hierarchy::{NatOverlay, Roles};
 pub use records::{
-    LookupRecord, MeasurementWindow, NodeTraffic, PutRecord, RegistrationRead, RepairReport,
-    RepairSample, RunOutput, TrafficByKind,
+    CallLookup, LookupRecord, MeasurementWindow, NodeTraffic, PutRecord, RegistrationRead,
+    RepairReport, RepairSample, RunOutput, TrafficByKind,
 };
 pub use scenario::Progress;
 pub use scenario::churn::{ChurnRunError, run_churn};

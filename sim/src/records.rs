@@ -63,6 +63,32 @@ pub struct RegistrationRead {
     pub measured: bool,
 }
 
+/// The caller's read of the callee's registration at a workload call (churn
+/// runs with registrations and a call workload): call setup's DHT lookup.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallLookup {
+    /// Position of the call in the workload's call stream (0, 1, ...): the
+    /// same numbering as the calls scenario's
+    /// [`CallRecord::id`](crate::calls::CallRecord::id).
+    pub call: u64,
+    /// The call's time in the workload stream, in seconds.
+    pub time_s: f64,
+    /// The caller (the reading node).
+    pub caller: u32,
+    /// The callee (the user read).
+    pub callee: u32,
+    /// Whether the read was issued: false when the caller had not finished
+    /// joining the overlay (it cannot look anything up).
+    pub issued: bool,
+    /// A live contact record of the callee came back.
+    pub found: bool,
+    /// Time from issue to result, in milliseconds; NaN if the read was not
+    /// issued or its caller left before the answer came.
+    pub latency_ms: f64,
+    /// Overlay hops to the node that supplied the result (0 if none).
+    pub hops: u32,
+}
+
 /// One value put by the workload and read back from another node.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PutRecord {
@@ -152,6 +178,9 @@ pub struct RunOutput {
     pub puts: Vec<PutRecord>,
     /// One row per registration read that finished (churn runs).
     pub registrations: Vec<RegistrationRead>,
+    /// One row per workload call, in call-stream order (churn runs with
+    /// registrations and calls); empty otherwise.
+    pub call_lookups: Vec<CallLookup>,
     /// Traffic by message type over the whole run.
     pub traffic: TrafficByKind,
     /// Traffic per node over the whole run, indexed by node.

@@ -48,6 +48,7 @@ fn blog_cfg(rules: ConnectivityRules) -> CallScenarioConfig {
             ..RelayConfig::default()
         },
         strategy: StrategySpec::Random,
+        lookup: None,
     }
 }
 

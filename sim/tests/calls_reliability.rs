@@ -77,6 +77,7 @@ fn cfg(failover: FailoverSpec, end_on_endpoint: bool) -> CallScenarioConfig {
             ..RelayConfig::default()
         },
         strategy: StrategySpec::Random,
+        lookup: None,
     }
 }
 

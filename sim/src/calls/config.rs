@@ -16,6 +16,7 @@
 //! failover = { kind = "passive", detect_s = 5.0, max_switches = 10 }
 //! ```
 
+use super::lookup::LookupSpec;
 use crate::config::{InvalidConfig, invalid};
 use crate::relay::Failover;
 use crate::topology::TopologyConfig;
@@ -75,6 +76,10 @@ pub struct CallScenarioConfig {
     /// The relay-selection strategy.
     #[serde(default)]
     pub strategy: StrategySpec,
+    /// Call setup looks the callee up in a DHT first
+    /// ([`super::lookup`]); none: the callee's contact is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<LookupSpec>,
 }
 
 /// Where a call scenario's NAT classes come from.
@@ -610,6 +615,9 @@ impl CallScenarioConfig {
             a.interactivity_period_s,
         )?;
         a.form.validate("relay.annoyance.form")?;
+        if let Some(l) = &self.lookup {
+            l.validate()?;
+        }
         self.strategy.validate("strategy")
     }
 }

@@ -11,7 +11,8 @@
 //! numbers); candidate samples and strategy draws come from per-call streams.
 //!
 //! **Each call.**
-//! 1. Callee offline: *user not found*.
+//! 1. Callee offline, or (with `lookup`) the DHT read of the callee found
+//!    no contact: *user not found*.
 //! 2. The connectivity oracle (`peerlab_core::nat::connectivity`, or the
 //!    blog's rules) says direct, punched, UDP relay or TCP relay.
 //!    `always_relay` relays every call (Baset's setup).
@@ -37,13 +38,19 @@
 //! best relay of each direction); the added delay is that minus the direct
 //! one-way delay. The topology has no loss, so none is reported.
 //!
-//! **Setup latency** is the caller–callee RTT (the offer/answer exchange,
-//! as if the callee's contact were already known: the DHT lookup is *not*
-//! modelled), plus one more RTT for hole punching, plus for relayed calls
+//! **Setup latency** is the caller–callee RTT (the offer/answer exchange),
+//! plus one more RTT for hole punching, plus for relayed calls
 //! the probing (the slowest candidate's RTT when the strategy measures all
 //! candidates in parallel; the number of probes times the set's mean RTT
 //! when it tries them in order) and the allocation RTT to the relay, plus
-//! the first frame's one-way delay.
+//! the first frame's one-way delay. Without `lookup`, the callee's contact
+//! is taken as known. With `lookup = { dht = "kademlia" }` (or `"chord"`),
+//! setup starts with the caller's DHT read of the callee's registration
+//! ([`lookup`]): a read that finds no live record of the callee (or that
+//! could not be issued because the caller had not joined the overlay, or
+//! did not finish because the caller left) fails the call *user not found*;
+//! otherwise the read's latency is added to the setup latency and recorded
+//! as `lookup_ms`.
 //!
 //! Relay departures are known in advance from the up periods, so the run is
 //! a merge of the churn/workload stream with a heap of call ends, relay
@@ -51,6 +58,7 @@
 //! selection.
 
 mod config;
+pub mod lookup;
 mod population;
 mod records;
 mod run;
@@ -59,6 +67,7 @@ pub use config::{
     AnnoyanceFormSpec, AnnoyanceModel, CallScenarioConfig, CandidateSource, CodecSpec,
     ConnectivityRules, ConstraintsSpec, FailoverSpec, NatSource, RelayConfig, StrategySpec,
 };
+pub use lookup::{LookupDht, LookupSpec};
 pub use records::{
     CallRecord, CallReport, CallSummary, Direction, FailureReason, NodeStats, PathType, RelayUse,
     SelectionRecord, jain, quantile,

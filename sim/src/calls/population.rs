@@ -2,7 +2,9 @@
 //! which AS, and which online nodes could relay a given call.
 
 use super::config::{CallScenarioConfig, ConnectivityRules, NatSource, churn_error};
+use super::lookup;
 use crate::config::{InvalidConfig, invalid};
+use crate::records::CallLookup;
 use crate::relay::Timeline;
 use crate::topology::Topology;
 use peerlab_churn::event::up_intervals;
@@ -29,6 +31,8 @@ pub(crate) struct Population {
     /// The merged churn and call stream, identical for every strategy, so
     /// it is generated once.
     pub items: Vec<WorkItem>,
+    /// With `lookup`: each call's DHT lookup, indexed by call position.
+    pub lookups: Option<Vec<CallLookup>>,
 }
 
 impl Population {
@@ -56,7 +60,7 @@ impl Population {
             calls: Some(cfg.calls.clone()),
             ..WorkloadSpec::default()
         };
-        let items = WorkloadDriver::new(
+        let items: Vec<WorkItem> = WorkloadDriver::new(
             scenario.events(cfg.seed),
             spec,
             cfg.seed,
@@ -65,8 +69,13 @@ impl Population {
         .map_err(|e| invalid(&e.param, e.value, &e.expected))?
         .with_population(n)
         .collect();
+        let lookups = match &cfg.lookup {
+            Some(spec) => Some(lookup::join(&items, lookup::call_lookups(cfg, spec)?)?),
+            None => None,
+        };
         Ok(Population {
             items,
+            lookups,
             scenario,
             classes,
             timelines,

@@ -136,6 +136,11 @@ pub struct CallRecord {
     pub path: Option<PathType>,
     /// Setup latency, ms (see the module documentation for what it holds).
     pub setup_ms: Option<f64>,
+    /// The DHT lookup of the callee, ms (with `lookup`; `None` without, or
+    /// when the lookup was not issued or did not finish). Included in
+    /// `setup_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup_ms: Option<f64>,
     /// One-way delay of the media path at setup, ms (through the best
     /// relay of each direction when relayed; the mean of both directions).
     pub one_way_ms: Option<f64>,

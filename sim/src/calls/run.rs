@@ -306,6 +306,7 @@ impl<'a> Sim<'a> {
             ended_by_endpoint: false,
             path: None,
             setup_ms: None,
+            lookup_ms: None,
             one_way_ms: None,
             direct_one_way_ms: topo.one_way_ms(caller, callee),
             relays: Vec::new(),
@@ -318,7 +319,15 @@ impl<'a> Sim<'a> {
         if measured && let Some(n) = self.nodes.get_mut(caller as usize) {
             n.calls_made += 1;
         }
-        if !callee_online || (callee as usize) >= self.pop.len() {
+        let lookup = self
+            .pop
+            .lookups
+            .as_ref()
+            .map(|ls| ls.get(id as usize).filter(|l| l.found));
+        if let Some(l) = self.pop.lookups.as_ref().and_then(|ls| ls.get(id as usize)) {
+            rec.lookup_ms = Some(l.latency_ms).filter(|ms| ms.is_finite());
+        }
+        if !callee_online || (callee as usize) >= self.pop.len() || lookup == Some(None) {
             rec.failure = Some(FailureReason::UserNotFound);
             self.records.push(rec);
             return;
@@ -341,6 +350,7 @@ impl<'a> Sim<'a> {
                 PathType::Direct
             });
             rec.setup_ms = Some(rtt + if punched { rtt } else { 0.0 } + rec.direct_one_way_ms);
+            rec.setup_ms = rec.setup_ms.map(|s| s + rec.lookup_ms.unwrap_or(0.0));
             rec.one_way_ms = Some(rec.direct_one_way_ms);
             let a = self.new_active(rec, RelayKind::Udp, vec![Direction::Both]);
             self.finish(a, end, None);
@@ -388,7 +398,7 @@ impl<'a> Sim<'a> {
         }
         let ow = ow / dirs.len() as f64;
         a.rec.one_way_ms = Some(ow);
-        a.rec.setup_ms = Some(rtt + select_ms + ow);
+        a.rec.setup_ms = Some(rtt + select_ms + ow + a.rec.lookup_ms.unwrap_or(0.0));
         self.schedule(end, Ev::End(id));
         for i in 0..a.legs.len() {
             if a.legs[i].until_s < end {

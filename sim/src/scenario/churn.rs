@@ -245,7 +245,7 @@ impl<D: DhtNode> Driver<D> for ChurnDriver<D> {
                     } else if let Some(r) = &mut self.regs {
                         let joined = &self.joined;
                         let measured = self.phases.in_measurement(w.time_s);
-                        r.on_work(sim, w.event, |n| joined.contains(n), measured);
+                        r.on_work(sim, w.time_s, w.event, |n| joined.contains(n), measured);
                     }
                 }
             },
@@ -485,12 +485,14 @@ pub fn run_churn<D: DhtNode>(
     });
 
     driver.tick(sim.now());
+    let (registrations, call_lookups) = driver.regs.map(|r| r.into_rows()).unwrap_or_default();
     Ok(output(
         &sim,
         ScenarioRows {
             lookups: driver.lookups,
             puts: Vec::new(),
-            registrations: driver.regs.map(|r| r.into_rows()).unwrap_or_default(),
+            registrations,
+            call_lookups,
             joined: driver.joins,
             measurement: Some(driver.window),
             snapshots,

@@ -18,7 +18,8 @@ use crate::engine::Sim;
 use crate::graph::{GraphOptions, GraphSnapshot, OverlayGraph};
 use crate::oracle::Oracle;
 use crate::records::{
-    LookupRecord, MeasurementWindow, PutRecord, RegistrationRead, RepairReport, RunOutput,
+    CallLookup, LookupRecord, MeasurementWindow, PutRecord, RegistrationRead, RepairReport,
+    RunOutput,
 };
 use crate::series::SeriesOutput;
 use peerlab_core::rng::{NodeRng, derive_seed};
@@ -166,6 +167,7 @@ pub(crate) struct ScenarioRows {
     pub lookups: Vec<LookupRecord>,
     pub puts: Vec<PutRecord>,
     pub registrations: Vec<RegistrationRead>,
+    pub call_lookups: Vec<CallLookup>,
     pub joined: u32,
     pub measurement: Option<MeasurementWindow>,
     pub snapshots: Snapshots,
@@ -197,6 +199,7 @@ pub(crate) fn output<D: DhtNode>(sim: &Sim<D>, rows: ScenarioRows) -> RunOutput 
         lookups: rows.lookups,
         puts: rows.puts,
         registrations: rows.registrations,
+        call_lookups: rows.call_lookups,
         traffic: sim.traffic().clone(),
         node_traffic: sim.node_traffic().to_vec(),
         trace_hash: sim.trace_hash(),

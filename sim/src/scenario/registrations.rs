@@ -24,12 +24,18 @@
 //!   is correct when its contacts are what [`DeviceLog::judge`] allows with
 //!   [`SLACK`], and nothing of another user came back. A read whose reader
 //!   departs before the answer comes is dropped.
+//! - **Call.** On the workload's `Call` events, the caller reads the
+//!   callee's AoR the same way: call setup's lookup. Every call gets a
+//!   [`CallLookup`] row, in call-stream order, whether or not the read could
+//!   be issued (a caller that has not joined cannot) or finished (a caller
+//!   that departs first); `found` says a live record of the callee came
+//!   back.
 
 use super::{hook, unhook};
 use crate::config::InvalidConfig;
 use crate::dht::DhtNode;
 use crate::engine::Sim;
-use crate::records::RegistrationRead;
+use crate::records::{CallLookup, RegistrationRead};
 use crate::registration::{DeviceLog, SLACK, registrar_config};
 use peerlab_churn::workload::{RegistrationWorkload, WorkloadEvent};
 use peerlab_core::registration::{
@@ -62,6 +68,11 @@ enum Op {
         user: u32,
         issued: Instant,
     },
+    /// A call's read of its callee.
+    CallGet {
+        row: usize,
+        callee: u32,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +93,7 @@ pub(crate) struct Registrations {
     keys: Vec<NodeId>,
     pending: BTreeMap<(u32, RequestId), Op>,
     rows: Vec<RegistrationRead>,
+    calls: Vec<CallLookup>,
 }
 
 impl Registrations {
@@ -112,6 +124,7 @@ impl Registrations {
                 .collect(),
             pending: BTreeMap::new(),
             rows: Vec::new(),
+            calls: Vec::new(),
         })
     }
 
@@ -168,17 +181,40 @@ impl Registrations {
         }
     }
 
-    /// A workload event: registrations and reads; anything else is ignored.
-    /// `joined` says whether a node has completed its overlay join,
-    /// `measured` whether now is in the measurement phase.
+    /// A workload event at `time_s`: registrations, reads and calls;
+    /// anything else is ignored. `joined` says whether a node has completed
+    /// its overlay join, `measured` whether now is in the measurement phase.
     pub(crate) fn on_work<D: DhtNode>(
         &mut self,
         sim: &mut Sim<D>,
+        time_s: f64,
         event: WorkloadEvent,
         joined: impl Fn(u32) -> bool,
         measured: bool,
     ) {
         match event {
+            WorkloadEvent::Call { caller, callee, .. } => {
+                let row = self.calls.len();
+                let mut rec = CallLookup {
+                    call: row as u64,
+                    time_s,
+                    caller,
+                    callee,
+                    issued: false,
+                    found: false,
+                    latency_ms: f64::NAN,
+                    hops: 0,
+                };
+                if joined(caller)
+                    && let Some(&key) = self.keys.get(callee as usize)
+                    && let Ok(r) = sim.command(caller, Command::Get { key })
+                {
+                    rec.issued = true;
+                    self.pending
+                        .insert((caller, r), Op::CallGet { row, callee });
+                }
+                self.calls.push(rec);
+            }
             WorkloadEvent::Register { node } if joined(node) => self.register(sim, node),
             WorkloadEvent::Register { node } => self.devs[node as usize].register_on_join = true,
             WorkloadEvent::Read { node, user } if joined(node) => {
@@ -337,16 +373,28 @@ impl Registrations {
                     r.latency_ms = (stats.finished - stats.started).as_millis_f64();
                 }
             }
+            (Op::CallGet { row, callee }, Event::GetDone { values, stats, .. }) => {
+                let contacts = read_contacts(values, now);
+                let mine = self.devices[callee as usize].node_id;
+                if let Some(r) = self.calls.get_mut(row) {
+                    r.found = contacts.records.iter().any(|c| c.node_id == mine);
+                    r.latency_ms = (stats.finished - stats.started).as_millis_f64();
+                    r.hops = stats.hops;
+                }
+            }
             _ => {}
         }
         true
     }
 
-    /// The reads that finished, in the order they were issued.
-    pub(crate) fn into_rows(self) -> Vec<RegistrationRead> {
-        self.rows
+    /// The reads that finished, in the order they were issued, and every
+    /// call's lookup, in call-stream order.
+    pub(crate) fn into_rows(self) -> (Vec<RegistrationRead>, Vec<CallLookup>) {
+        let reads = self
+            .rows
             .into_iter()
             .filter(|r| r.latency_ms.is_finite())
-            .collect()
+            .collect();
+        (reads, self.calls)
     }
 }

@@ -581,6 +581,7 @@ pub fn run_static<D: DhtNode>(
             lookups,
             puts: driver.put_rows,
             registrations: Vec::new(),
+            call_lookups: Vec::new(),
             joined: driver.joined,
             measurement: None,
             snapshots,

@@ -41,6 +41,7 @@ pub fn churning(nodes: u32, calls: u32, seed: u64) -> CallScenarioConfig {
             ..RelayConfig::default()
         },
         strategy: StrategySpec::Random,
+        lookup: None,
     }
 }
 
