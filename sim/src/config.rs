@@ -57,6 +57,12 @@ pub enum LatencyModel {
         /// Largest per-node access delay, in milliseconds.
         access_max_ms: f64,
     },
+    /// The AS and prefix topology of [`crate::topology`] (the model the
+    /// calls scenario places its nodes in): nodes in ASes with Zipf sizes,
+    /// delay within an AS below delay between ASes. Placed from the run
+    /// seed, so a run with the same seed and node count has the same
+    /// topology as a calls run with that `[calls.topology]`.
+    Topology(crate::topology::TopologyConfig),
 }
 
 impl Default for LatencyModel {
@@ -147,6 +153,14 @@ impl NetworkConfig {
                         "at least access_min_ms",
                     ));
                 }
+            }
+            LatencyModel::Topology(ref t) => {
+                // Building checks the parameters and that the population's
+                // prefixes fit in IPv4.
+                crate::topology::Topology::build(t, self.nodes, 0).map_err(|e| InvalidConfig {
+                    path: e.path.replacen("topology", "network.latency", 1),
+                    ..e
+                })?;
             }
         }
         Ok(())

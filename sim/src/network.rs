@@ -4,10 +4,12 @@
 //! an address back to a node is arithmetic, not a table lookup.
 
 use crate::config::{LatencyModel, NetworkConfig};
+use crate::topology::Topology;
 use peerlab_churn::PartitionSchedule;
 use peerlab_core::rng::{NodeRng, derive_seed};
 use peerlab_core::{Addr, Duration, Instant};
 use rand::{RngExt, SeedableRng};
+use std::sync::Arc;
 
 const BASE_IP: u32 = 0x0A00_0000;
 const PORT: u16 = 4000;
@@ -37,11 +39,19 @@ pub struct Network {
     coords: Vec<[f32; 4]>,
     rng: NodeRng,
     partitions: Option<PartitionSchedule>,
+    /// The placement of [`LatencyModel::Topology`].
+    topology: Option<Arc<Topology>>,
 }
 
 impl Network {
-    /// Builds the model for `cfg.nodes` nodes from the run seed.
+    /// Builds the model for `cfg.nodes` nodes from the run seed. `cfg` must
+    /// be valid ([`NetworkConfig::validate`]); with an AS topology that does
+    /// not build, every delay is 0.
     pub fn new(cfg: &NetworkConfig, seed: u64) -> Self {
+        let topology = match &cfg.latency {
+            LatencyModel::Topology(t) => Topology::build(t, cfg.nodes, seed).ok().map(Arc::new),
+            _ => None,
+        };
         let mut place = NodeRng::seed_from_u64(derive_seed(seed, "net-coordinates", 0));
         let coords = match cfg.latency {
             LatencyModel::Coordinates {
@@ -73,6 +83,7 @@ impl Network {
             coords,
             rng: NodeRng::seed_from_u64(derive_seed(seed, "net-loss", 0)),
             partitions: None,
+            topology,
         }
     }
 
@@ -106,6 +117,7 @@ impl Network {
                 let d2: f32 = (0..3).map(|i| (p[i] - q[i]) * (p[i] - q[i])).sum();
                 (d2.sqrt() + p[3] + q[3]) as f64
             }
+            LatencyModel::Topology(_) => self.topology.as_ref().map_or(0.0, |t| t.one_way_ms(a, b)),
         };
         Duration::from_micros((ms * 1000.0).round() as u64)
     }
@@ -168,6 +180,47 @@ mod tests {
         }
         let mean = sum / 2500.0;
         assert!((mean - 20.0).abs() < 1.0, "uniform mean {mean}");
+    }
+
+    /// The AS topology model gives each pair the delay the calls scenario's
+    /// topology gives it (same config, node count and seed), to the
+    /// microsecond; a bad topology is named under `network.latency`.
+    #[test]
+    fn the_topology_model_is_the_calls_topology() {
+        use crate::topology::TopologyConfig;
+        let t = TopologyConfig {
+            ases: 20,
+            ..TopologyConfig::default()
+        };
+        let cfg = NetworkConfig {
+            nodes: 300,
+            loss: 0.0,
+            latency: LatencyModel::Topology(t.clone()),
+        };
+        cfg.validate().unwrap();
+        let net = Network::new(&cfg, 7);
+        let topo = Topology::build(&t, 300, 7).unwrap();
+        let (mut same_as, mut cross) = (0, 0);
+        for a in (0..300).step_by(7) {
+            for b in (0..300).step_by(11) {
+                let want = Duration::from_micros((topo.one_way_ms(a, b) * 1000.0).round() as u64);
+                assert_eq!(net.latency(a, b), want, "{a} -> {b}");
+                if a != b && topo.as_number(a) == topo.as_number(b) {
+                    same_as += 1;
+                } else {
+                    cross += 1;
+                }
+            }
+        }
+        assert!(same_as > 0 && cross > 0, "{same_as} {cross}");
+        let bad = NetworkConfig {
+            latency: LatencyModel::Topology(TopologyConfig {
+                ases: 0,
+                ..TopologyConfig::default()
+            }),
+            ..cfg
+        };
+        assert_eq!(bad.validate().unwrap_err().path, "network.latency.ases");
     }
 
     #[test]

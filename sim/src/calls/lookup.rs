@@ -12,12 +12,13 @@
 //! scenario's calls, one for one. [`join`] checks that: same count, and per
 //! position the same caller, callee and time, else an error.
 //!
-//! The DHT run uses the simulator's default network model
-//! ([`NetworkConfig::default`]'s latency), not the call scenario's AS
-//! topology, and the protocol's default parameters.
+//! The DHT run's delays are the call scenario's AS topology
+//! ([`LatencyModel::Topology`] with its `topology`, placed from the same
+//! seed, so node `i` sits in the same AS with the same access delay in
+//! both); it has no loss and uses the protocol's default parameters.
 
 use super::config::CallScenarioConfig;
-use crate::config::{InvalidConfig, NetworkConfig, SimOptions, invalid};
+use crate::config::{InvalidConfig, LatencyModel, NetworkConfig, SimOptions, invalid};
 use crate::dht::DhtNode;
 use crate::records::CallLookup;
 use crate::scenario::churn::{ChurnRunError, run_churn};
@@ -126,8 +127,14 @@ pub fn call_lookups(
         spec: &LookupSpec,
         dht: D::Config,
     ) -> Result<Vec<CallLookup>, InvalidConfig> {
+        // The call scenario's own AS topology, placed from the same seed,
+        // so the lookup and the call see the same delays between nodes.
+        let net = NetworkConfig {
+            latency: LatencyModel::Topology(cfg.topology.clone()),
+            ..NetworkConfig::default()
+        };
         let out = run_churn::<D>(
-            &NetworkConfig::default(),
+            &net,
             &cfg.churn,
             &spec.workload(cfg),
             &SimOptions::default(),
