@@ -9,8 +9,8 @@
 //! recounted from calls.parquet.
 
 mod common;
-use common::{expect_failure, peerlab, run_ok, write_spec};
-use polars::prelude::{DataFrame, ParquetReader, SerReader};
+use common::{expect_failure, peerlab, run_ok, strs, table, write_spec};
+use polars::prelude::DataFrame;
 use std::path::Path;
 
 const SPEC: &str = r#"
@@ -30,22 +30,9 @@ slots = 100000
 uplink_kbps = 100000000
 "#;
 
-fn table(path: &Path) -> DataFrame {
-    ParquetReader::new(std::fs::File::open(path).unwrap())
-        .finish()
-        .unwrap()
-}
-
 fn opt_f64s(df: &DataFrame, col: &str) -> Vec<Option<f64>> {
     let c = df.column(col).unwrap().f64().unwrap().clone();
     (0..df.height()).map(|i| c.get(i)).collect()
-}
-
-fn strs(df: &DataFrame, col: &str) -> Vec<Option<String>> {
-    let c = df.column(col).unwrap().str().unwrap().clone();
-    (0..df.height())
-        .map(|i| c.get(i).map(str::to_string))
-        .collect()
 }
 
 fn run(dir: &Path, name: &str, lookup: &str) -> DataFrame {

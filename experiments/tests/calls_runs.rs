@@ -11,10 +11,10 @@
 mod common;
 use common::{
     assert_replot_identical, expect_failure, hidden_files, peerlab, report_figures, run_ok as run,
-    texts, write_spec,
+    strs, table, texts, write_spec,
 };
 use peerlab_experiments::manifest::Manifest;
-use polars::prelude::{DataFrame, ParquetReader, SerReader};
+use polars::prelude::DataFrame;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -34,19 +34,6 @@ slots = 2
 uplink_kbps = 200
 candidates = { kind = "local_random", count = 6 }
 "#;
-
-fn table(path: &Path) -> DataFrame {
-    ParquetReader::new(std::fs::File::open(path).unwrap())
-        .finish()
-        .unwrap()
-}
-
-fn strs(df: &DataFrame, col: &str) -> Vec<Option<String>> {
-    let c = df.column(col).unwrap().str().unwrap().clone();
-    (0..df.height())
-        .map(|i| c.get(i).map(str::to_string))
-        .collect()
-}
 
 fn u32s(df: &DataFrame, col: &str) -> Vec<u32> {
     let c = df.column(col).unwrap().u32().unwrap().clone();

@@ -12,8 +12,7 @@
 
 mod common;
 
-use common::{expect_failure, peerlab, run_ok, write_spec};
-use polars::prelude::{DataFrame, ParquetReader, SerReader};
+use common::{expect_failure, peerlab, run_ok, table, write_spec};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -35,12 +34,6 @@ strategy = { kind = "random" }
 slots = 100
 uplink_kbps = 100000
 "#;
-
-fn table(path: &Path) -> DataFrame {
-    ParquetReader::new(std::fs::File::open(path).unwrap())
-        .finish()
-        .unwrap()
-}
 
 #[test]
 fn calls_path_shares_follow_the_group_weights() {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (included with `mod common;`).
 #![allow(dead_code)]
 
+use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -131,4 +132,19 @@ pub fn report_figures(dir: &Path) -> Vec<String> {
         names.push(name.to_string());
     }
     names
+}
+
+/// A Parquet table, read whole.
+pub fn table(path: &Path) -> DataFrame {
+    ParquetReader::new(std::fs::File::open(path).unwrap())
+        .finish()
+        .unwrap()
+}
+
+/// A string column, nulls as `None`.
+pub fn strs(df: &DataFrame, col: &str) -> Vec<Option<String>> {
+    let c = df.column(col).unwrap().str().unwrap().clone();
+    (0..df.height())
+        .map(|i| c.get(i).map(str::to_string))
+        .collect()
 }
