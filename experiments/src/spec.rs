@@ -827,7 +827,7 @@ impl Spec {
                     if w.calls.is_some() {
                         return Err(unsupported(
                             "churn_workload.calls",
-                            "the churn scenario runs lookups and registrations; calls are not simulated yet",
+                            "calls run in a calls spec: use a [calls] table (its `lookup` makes the caller read the callee's registration through the DHT)",
                         ));
                     }
                 }
