@@ -11,7 +11,7 @@
 
 use crate::error::Error;
 use crate::simapi::{NodeTrafficRow, SeriesOutput, SeriesRow, group_name};
-use crate::tables::{Labelled, frame, write_parquet};
+use crate::tables::{Labelled, col, frame, protocol_col, write_parquet};
 use polars::prelude::{Column, DataFrame, PolarsResult};
 use std::path::Path;
 
@@ -39,52 +39,43 @@ pub fn timeseries_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
                 .map(move |x| (r.protocol, x))
         })
         .collect();
-    fn c<V>(name: &str, rows: &[(&str, &SeriesRow)], f: impl Fn(&SeriesRow) -> V) -> Column
-    where
-        polars::prelude::Series: polars::prelude::NamedFrom<Vec<V>, [V]>,
-    {
-        Column::new(
-            name.into(),
-            rows.iter().map(|(_, r)| f(r)).collect::<Vec<V>>(),
-        )
-    }
-    let r = &rows;
+    let r: &[(&str, &SeriesRow)] = &rows;
     frame(vec![
-        c("time_s", r, |x| x.time_s),
-        c("interval_s", r, |x| x.interval_s),
-        c("phase", r, |x| x.phase.to_string()),
-        c("online_nodes", r, |x| x.online_nodes),
-        c("joined_nodes", r, |x| x.joined_nodes),
-        c("joins", r, |x| x.joins),
-        c("leaves", r, |x| x.leaves),
-        c("fails", r, |x| x.fails),
-        c("lookups", r, |x| x.lookups),
-        c("lookup_successes", r, |x| x.lookup_successes),
-        c("success_rate", r, |x| {
+        col("time_s", r, |x| x.time_s),
+        col("interval_s", r, |x| x.interval_s),
+        col("phase", r, |x| x.phase.to_string()),
+        col("online_nodes", r, |x| x.online_nodes),
+        col("joined_nodes", r, |x| x.joined_nodes),
+        col("joins", r, |x| x.joins),
+        col("leaves", r, |x| x.leaves),
+        col("fails", r, |x| x.fails),
+        col("lookups", r, |x| x.lookups),
+        col("lookup_successes", r, |x| x.lookup_successes),
+        col("success_rate", r, |x| {
             ratio(x.lookup_successes as f64, x.lookups as f64)
         }),
-        c("mean_latency_ms", r, |x| {
+        col("mean_latency_ms", r, |x| {
             ratio(x.latency_sum_ms, x.lookups as f64)
         }),
-        c("bytes", r, |x| x.bytes),
-        c("node_seconds", r, |x| x.node_seconds),
-        c("bytes_per_node_s", r, |x| {
+        col("bytes", r, |x| x.bytes),
+        col("node_seconds", r, |x| x.node_seconds),
+        col("bytes_per_node_s", r, |x| {
             ratio(x.bytes as f64, x.node_seconds)
         }),
-        c("live_nodes", r, |x| x.health.live_nodes),
-        c("routing_entries", r, |x| x.health.entries),
-        c("dead_entries", r, |x| x.health.dead_entries),
-        c("entries_per_node", r, |x| {
+        col("live_nodes", r, |x| x.health.live_nodes),
+        col("routing_entries", r, |x| x.health.entries),
+        col("dead_entries", r, |x| x.health.dead_entries),
+        col("entries_per_node", r, |x| {
             ratio(x.health.entries as f64, x.health.live_nodes as f64)
         }),
-        c("dead_entry_share", r, |x| x.health.dead_entry_share()),
-        c("ring_members", r, |x| {
+        col("dead_entry_share", r, |x| x.health.dead_entry_share()),
+        col("ring_members", r, |x| {
             x.ring.then_some(x.health.ring_members)
         }),
-        c("wrong_successors", r, |x| {
+        col("wrong_successors", r, |x| {
             x.ring.then_some(x.health.wrong_successors)
         }),
-        c("wrong_successor_share", r, |x| {
+        col("wrong_successor_share", r, |x| {
             x.ring.then(|| {
                 if x.health.ring_members == 0 {
                     0.0
@@ -93,12 +84,7 @@ pub fn timeseries_frame(runs: &[Labelled<'_>]) -> PolarsResult<DataFrame> {
                 }
             })
         }),
-        Column::new(
-            "protocol".into(),
-            rows.iter()
-                .map(|(p, _)| p.to_string())
-                .collect::<Vec<String>>(),
-        ),
+        protocol_col(r),
     ])
 }
 

@@ -62,7 +62,8 @@ fn rows<'a, T>(
         .collect()
 }
 
-fn col<T, V>(name: &str, rows: &[(&str, &T)], f: impl Fn(&T) -> V) -> Column
+/// A column of `f` over `rows` (protocol, record).
+pub(crate) fn col<T, V>(name: &str, rows: &[(&str, &T)], f: impl Fn(&T) -> V) -> Column
 where
     Series: NamedFrom<Vec<V>, [V]>,
 {
@@ -72,7 +73,8 @@ where
     )
 }
 
-fn protocol_col<T>(rows: &[(&str, &T)]) -> Column {
+/// The `protocol` column of `rows` (protocol, record).
+pub(crate) fn protocol_col<T>(rows: &[(&str, &T)]) -> Column {
     Column::new(
         "protocol".into(),
         rows.iter()

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{peerlab, texts, write_spec};
+use common::{run_ok, write_spec};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -159,14 +159,7 @@ fn report_renders_in_headless_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = write_spec(tmp.path(), "browser.toml", SPEC);
     let out = tmp.path().join("out");
-    let o = peerlab(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let (so, se) = texts(&o);
-    assert!(o.status.success(), "{so}\n{se}");
+    run_ok(&spec, &out);
 
     let items = probe_report(&chromium, &out, &tmp.path().join("profile"), "browser");
     let items: Vec<&str> = items.iter().map(String::as_str).collect();
@@ -227,14 +220,7 @@ fn calls_report_renders_in_headless_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = write_spec(tmp.path(), "calls.toml", CALLS_SPEC);
     let out = tmp.path().join("out");
-    let o = peerlab(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let (so, se) = texts(&o);
-    assert!(o.status.success(), "{so}\n{se}");
+    run_ok(&spec, &out);
     let items = probe_report(
         &chromium,
         &out,

@@ -125,6 +125,23 @@ async fn start(n: usize) -> Vec<NodeHandle> {
 const FRAME_BYTES: u64 = (1 + 1 + 8 + 20) + 8 + 4 + 8 + 2 + 64_000 * 20 / 1000 / 8;
 
 /// Frames per direction in a call of `seconds`: one per 20 ms.
+/// Registers `BOB` at `node`, which must succeed.
+async fn register_bob(node: &NodeInfo) {
+    match request(node, CtlRequest::Register { aor: BOB.into() }).await {
+        CtlReply::Registered { .. } => {}
+        other => panic!("register: {other:?}"),
+    }
+}
+
+/// Shuts every node down cleanly.
+async fn shutdown_all(nodes: impl IntoIterator<Item = NodeHandle>) {
+    for h in nodes {
+        bounded(15, "shutdown", h.shutdown())
+            .await
+            .expect("clean shutdown");
+    }
+}
+
 fn expected_frames(seconds: f64) -> u32 {
     (seconds * 1000.0 / 20.0).round() as u32
 }
@@ -240,21 +257,14 @@ async fn register_whois_call_through_a_relay_and_directly_then_unregister() {
     let mut handles = handles.into_iter();
     let node0 = handles.next().unwrap();
     let callee_handle = handles.next().unwrap();
-    match request(&callee, CtlRequest::Register { aor: BOB.into() }).await {
-        CtlReply::Registered { .. } => {}
-        other => panic!("register: {other:?}"),
-    }
+    register_bob(&callee).await;
     assert_eq!(whois(&caller, BOB).await.len(), 1);
     bounded(15, "callee shutdown", callee_handle.shutdown())
         .await
         .expect("clean shutdown");
     assert!(whois(&caller, BOB).await.is_empty());
 
-    for h in [node0].into_iter().chain(handles) {
-        bounded(15, "shutdown", h.shutdown())
-            .await
-            .expect("clean shutdown");
-    }
+    shutdown_all([node0].into_iter().chain(handles)).await;
 }
 
 #[tokio::test]
@@ -328,10 +338,7 @@ async fn bad_call_requests_are_refused_with_the_reason() {
     // A relay that does not answer fails the call, naming the relay.
     let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let silent_addr = silent.local_addr().unwrap();
-    match request(&nodes[0].info, CtlRequest::Register { aor: BOB.into() }).await {
-        CtlReply::Registered { .. } => {}
-        other => panic!("register: {other:?}"),
-    }
+    register_bob(&nodes[0].info).await;
     let e = try_request(
         &a,
         CtlRequest::Call {
@@ -348,11 +355,7 @@ async fn bad_call_requests_are_refused_with_the_reason() {
         matches!(&e, NodeError::Remote(m) if m.contains("did not answer") && m.contains(&silent_addr.to_string())),
         "{e}"
     );
-    for h in nodes {
-        bounded(15, "shutdown", h.shutdown())
-            .await
-            .expect("clean shutdown");
-    }
+    shutdown_all(nodes).await;
 }
 
 #[tokio::test]
@@ -360,10 +363,7 @@ async fn a_relayed_call_fails_over_when_its_relay_shuts_down_mid_call() {
     let mut nodes = start(5).await;
     let infos: Vec<NodeInfo> = nodes.iter().map(|h| h.info).collect();
     let (callee, caller, r1, r2) = (infos[1], infos[2], infos[3], infos[4]);
-    match request(&callee, CtlRequest::Register { aor: BOB.into() }).await {
-        CtlReply::Registered { .. } => {}
-        other => panic!("register: {other:?}"),
-    }
+    register_bob(&callee).await;
     // A 3 s call through r1, then r2; 300 ms without media means r1 is lost.
     let seconds = 3.0;
     let detect_ms = 300u64;
@@ -447,11 +447,7 @@ async fn a_relayed_call_fails_over_when_its_relay_shuts_down_mid_call() {
             && text.contains("1 switches, 1 interruptions"),
         "{text}"
     );
-    for h in nodes {
-        bounded(15, "shutdown", h.shutdown())
-            .await
-            .expect("clean shutdown");
-    }
+    shutdown_all(nodes).await;
 }
 
 #[tokio::test]
@@ -459,10 +455,7 @@ async fn an_actively_redundant_call_loses_nothing_when_one_relay_shuts_down() {
     let mut nodes = start(5).await;
     let infos: Vec<NodeInfo> = nodes.iter().map(|h| h.info).collect();
     let (callee, caller, r1, r2) = (infos[1], infos[2], infos[3], infos[4]);
-    match request(&callee, CtlRequest::Register { aor: BOB.into() }).await {
-        CtlReply::Registered { .. } => {}
-        other => panic!("register: {other:?}"),
-    }
+    register_bob(&callee).await;
     // Every frame goes through r1 and r2 at once.
     let seconds = 3.0;
     let req = CtlRequest::Call {
@@ -514,9 +507,5 @@ async fn an_actively_redundant_call_loses_nothing_when_one_relay_shuts_down() {
     assert_eq!(b.relayed_frames.map(u64::from), Some(via_r2));
     assert_eq!(b.relayed_bytes, Some(via_r2 * FRAME_BYTES));
     assert_eq!(stats(&r2).await.relayed_frames, via_r2);
-    for h in nodes {
-        bounded(15, "shutdown", h.shutdown())
-            .await
-            .expect("clean shutdown");
-    }
+    shutdown_all(nodes).await;
 }
